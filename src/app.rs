@@ -1,0 +1,162 @@
+//! The application: builds every subsystem from a [`Config`], serves HTTP,
+//! runs background tasks, and shuts down in order.
+//!
+//! [`App::build`] binds the listener (so tests can bind port 0 and read the
+//! address before anything runs) and opens storage. [`App::run`] serves
+//! until the given shutdown future resolves, then: HTTP stops accepting and
+//! finishes in-flight requests (bounded), background tasks stop (bounded),
+//! and last the storage writer flushes everything queued and joins.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::health::Health;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::storage::Storage;
+
+/// How long in-flight requests, then background tasks, get to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often planner statistics are refreshed after the start-up run.
+const OPTIMIZE_EVERY: Duration = Duration::from_secs(600);
+
+/// A built, bound, not yet serving promptgauge.
+pub struct App {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    storage: Storage,
+    tracker: TaskTracker,
+    token: CancellationToken,
+}
+
+impl App {
+    /// Binds `HOST:PORT`, creates the metrics registry and opens (and
+    /// migrates) the database.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((config.host, config.port))
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+        let addr = listener.local_addr()?;
+        let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
+
+        let path = config.database_path.clone();
+        let storage_metrics = metrics.storage.clone();
+        // Opening migrates and analyzes: blocking work, kept off the async workers.
+        let storage = tokio::task::spawn_blocking(move || Storage::open(&path, storage_metrics))
+            .await
+            .context("storage start-up panicked")??;
+
+        let state = AppState {
+            metrics,
+            health: Health::new(storage.clone()),
+            api_token: config.api_token.clone().map(Arc::new),
+        };
+        Ok(Self {
+            listener,
+            addr,
+            state,
+            storage,
+            tracker: TaskTracker::new(),
+            token: CancellationToken::new(),
+        })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The storage handle (tests and benchmarks write through it).
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.state.metrics
+    }
+
+    /// Serves until `shutdown` resolves, then shuts down gracefully.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            addr,
+            state,
+            storage,
+            tracker,
+            token,
+        } = self;
+        tracker.spawn(refresh_statistics(storage.clone(), token.clone()));
+
+        let router = http::router(state);
+        let server_token = token.clone();
+        let mut server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(server_token.cancelled_owned())
+                .await
+        });
+        tracing::info!(%addr, "promptgauge listening");
+
+        tokio::select! {
+            () = shutdown => tracing::info!("shutdown requested"),
+            ended = &mut server => {
+                // The server stopping by itself is an error; still flush storage.
+                token.cancel();
+                tracker.close();
+                tracker.wait().await;
+                storage.close().await;
+                return match ended {
+                    Ok(Ok(())) => Err(anyhow::anyhow!("HTTP server stopped unexpectedly")),
+                    Ok(Err(e)) => Err(e).context("HTTP server failed"),
+                    Err(e) => Err(e).context("HTTP server panicked"),
+                };
+            }
+        }
+
+        token.cancel();
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            Ok(_) => tracing::info!("HTTP server stopped"),
+            Err(_) => {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight requests did not finish in time; dropping them");
+                server.abort();
+            }
+        }
+        tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop in time");
+        }
+        storage.close().await;
+        tracing::info!("storage flushed; bye");
+        Ok(())
+    }
+}
+
+/// Keeps planner statistics fresh as tables grow (`PRAGMA optimize`).
+async fn refresh_statistics(storage: Storage, token: CancellationToken) {
+    let mut every = tokio::time::interval(OPTIMIZE_EVERY);
+    every.tick().await; // The first tick is immediate; start-up already ran it.
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            _ = every.tick() => {
+                if let Err(e) = storage.optimize().await {
+                    tracing::warn!(error = %e, "PRAGMA optimize failed");
+                }
+            }
+        }
+    }
+}

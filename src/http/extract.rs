@@ -1,0 +1,120 @@
+//! Extractors whose rejections are [`ApiError`], so malformed input gets the
+//! same JSON error shape as everything else.
+
+use axum::extract::{FromRequest, Request};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// `axum::Json` with [`ApiError`] rejections; also a JSON response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::extract::DefaultBodyLimit;
+    use axum::http::{StatusCode, header};
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Payload {
+        name: String,
+        count: u32,
+    }
+
+    async fn extract(content_type: Option<&str>, body: &str) -> Result<Json<Payload>, ApiError> {
+        let mut req = Request::builder().method("POST").uri("/");
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        Json::<Payload>::from_request(req.body(Body::from(body.to_owned())).unwrap(), &()).await
+    }
+
+    #[tokio::test]
+    async fn well_formed_json_is_accepted() {
+        let Json(p) = extract(Some("application/json"), r#"{"name":"a","count":2}"#)
+            .await
+            .unwrap();
+        assert_eq!((p.name.as_str(), p.count), ("a", 2));
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_get_the_right_status() {
+        let cases = [
+            (
+                None,
+                r#"{"name":"a","count":2}"#,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            (
+                Some("application/json"),
+                r#"{"name":"a","#,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                Some("application/json"),
+                r#"{"name":"a","count":"two"}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Some("application/json"),
+                r#"{"name":"a","count":-1}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Some("application/json"),
+                r#"["not","an","object"]"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+        ];
+        for (ct, body, status) in cases {
+            let err = extract(ct, body).await.unwrap_err();
+            assert_eq!(err.status(), status, "{body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_413() {
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::post(|Json(_): Json<Payload>| async { "ok" }),
+            )
+            .layer(DefaultBodyLimit::max(1024));
+        let body = format!(r#"{{"name":"{}","count":1}}"#, "x".repeat(4096));
+        // No Content-Length header: the limit is enforced while reading.
+        let req = Request::builder()
+            .method("POST")
+            .uri("/")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

@@ -1,0 +1,70 @@
+//! HTTP: the router, its layers, and the handlers under `routes`.
+//!
+//! The only module that imports `axum`. Handlers parse, call one service
+//! method and map its error to [`error::ApiError`]; they hold no SQL, locks
+//! or business rules.
+
+pub mod error;
+pub mod extract;
+pub mod state;
+
+mod auth;
+mod layers;
+mod routes;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{MethodRouter, get};
+
+pub use state::AppState;
+
+/// Largest request body accepted, in bytes.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+const METRICS: &str = "/metrics";
+const HEALTH: &str = "/api/performance/health";
+
+/// Routes that stay open when `API_TOKEN` is set: scrapers and load
+/// balancers do not carry the token.
+const OPEN_ROUTES: &[&str] = &[METRICS, HEALTH];
+
+/// Builds the router with every route and layer.
+pub fn router(state: AppState) -> Router {
+    let routes = Routes::new(&state)
+        .add("GET", METRICS, get(routes::metrics::show))
+        .add("GET", HEALTH, get(routes::health::show));
+    // Layers run outermost-last: metrics see every response, auth runs
+    // before the body is looked at.
+    routes
+        .router
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(from_fn(layers::limit_body))
+        .layer(from_fn_with_state(state.clone(), auth::require_token))
+        .layer(from_fn_with_state(state.clone(), layers::track_metrics))
+        .with_state(state)
+}
+
+/// Adds routes and creates their metric series at zero in one step, so no
+/// route is served without its series.
+struct Routes<'a> {
+    router: Router<AppState>,
+    state: &'a AppState,
+}
+
+impl<'a> Routes<'a> {
+    fn new(state: &'a AppState) -> Self {
+        Self {
+            router: Router::new(),
+            state,
+        }
+    }
+
+    fn add(mut self, method: &str, path: &str, handler: MethodRouter<AppState>) -> Self {
+        self.state.metrics.http.preinit(method, path);
+        self.router = self.router.route(path, handler);
+        self
+    }
+}

@@ -1,0 +1,18 @@
+//! `AppState`: the service handles every handler can reach. Cheap to clone.
+
+use std::sync::Arc;
+
+use crate::config::ApiToken;
+use crate::health::Health;
+use crate::metrics::Metrics;
+
+/// Handles shared by all requests.
+#[derive(Clone)]
+pub struct AppState {
+    /// The registry `/metrics` encodes.
+    pub metrics: Arc<Metrics>,
+    /// Database health checks.
+    pub health: Health,
+    /// When set, the bearer token every protected route requires.
+    pub api_token: Option<Arc<ApiToken>>,
+}

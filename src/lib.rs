@@ -1,0 +1,35 @@
+//! promptgauge: runs LLM prompt test suites at scale, stores every result in
+//! SQLite and reports on itself in Prometheus terms.
+//!
+//! # Layout
+//!
+//! - [`app`] builds every subsystem from a [`config::Config`], binds the
+//!   listener, serves, and shuts down gracefully (HTTP first, the storage
+//!   writer last).
+//! - [`config`] reads environment variables and flags, validates them.
+//! - [`telemetry`] installs the `tracing` subscriber.
+//! - [`metrics`] owns the one Prometheus registry and every metric family.
+//! - [`cache`] is the `TtlCache` every cache is built from.
+//! - [`storage`] is the only place with SQL: a writer thread with group
+//!   commit, a read pool, embedded migrations.
+//! - [`health`] checks that the service can read and write its database.
+//! - [`http`] is the only place that knows HTTP: router, auth, errors,
+//!   extractors, one file per resource under `http::routes`.
+//!
+//! Layers point one way: `app -> http -> services -> {storage, cache,
+//! metrics}`. Services never see HTTP types; nothing outside `storage` sees
+//! `rusqlite`.
+
+#![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+
+pub mod app;
+pub mod cache;
+pub mod config;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod storage;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Config;

@@ -1,0 +1,141 @@
+//! Opening connections: the file check before SQLite touches anything, and
+//! the per-connection pragmas, each with the reason it is set.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::StorageError;
+
+/// Every SQLite database file starts with these 16 bytes.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Page cache per connection, in KiB (negative `cache_size` means KiB).
+/// The writer's cache must hold the hot pages of all four test_results
+/// indexes: inserts land at random positions in two of them, and once they
+/// outgrow the cache every insert becomes a page read. See BENCHMARKS.md.
+const WRITER_CACHE_KIB: i64 = 262_144;
+/// Readers share the OS page cache; theirs only needs the working set of a query.
+const READER_CACHE_KIB: i64 = 65_536;
+/// How long a statement waits on a lock before failing with SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the one read-write connection (used for migrations, then by the
+/// writer thread).
+pub(super) fn open_writer(path: &Path) -> Result<Connection, StorageError> {
+    refuse_non_sqlite(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
+    configure_writer(&conn).map_err(|e| open_error(path, e))?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection; it never migrates or writes.
+pub(super) fn open_reader(path: &Path) -> Result<Connection, StorageError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
+    configure_reader(&conn).map_err(|e| open_error(path, e))?;
+    Ok(conn)
+}
+
+/// Read-pool size: enough to keep every core busy with queries while the
+/// writer runs, bounded so memory (one page cache each) stays predictable.
+pub(super) fn reader_count() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8)
+}
+
+pub(super) fn open_error(path: &Path, e: rusqlite::Error) -> StorageError {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+        return StorageError::NotADatabase {
+            path: path.to_owned(),
+        };
+    }
+    StorageError::Open {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// SQLite would report a foreign file only at the first statement, and by
+/// then `journal_mode=WAL` may have created `-wal`/`-shm` files beside it.
+/// Reading the header ourselves refuses it before anything is created.
+fn refuse_non_sqlite(path: &Path) -> Result<(), StorageError> {
+    let open_err = |e: std::io::Error| StorageError::Open {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(open_err(e)),
+    };
+    let meta = file.metadata().map_err(open_err)?;
+    if meta.is_dir() {
+        return Err(StorageError::Open {
+            path: path.to_owned(),
+            message: "it is a directory".to_owned(),
+        });
+    }
+    // SQLite treats an empty file as a new database.
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let mut header = [0u8; 16];
+    match file.read_exact(&mut header) {
+        Ok(()) if &header == SQLITE_HEADER => Ok(()),
+        Ok(()) => Err(StorageError::NotADatabase {
+            path: path.to_owned(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(StorageError::NotADatabase {
+                path: path.to_owned(),
+            })
+        }
+        Err(e) => Err(open_err(e)),
+    }
+}
+
+fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+    // Larger pages mean shallower b-trees and fewer page writes per batch;
+    // only takes effect on a new, empty database.
+    conn.pragma_update(None, "page_size", 4096)?;
+    // WAL: readers never block the writer and the writer never blocks them.
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidQuery);
+    }
+    // In WAL mode NORMAL syncs at checkpoints, not on every commit: a process
+    // crash loses nothing committed; only an OS crash may lose the last commits.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+    // Sorts and temporary indexes (ANALYZE, big GROUP BYs) stay off the disk.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Results must reference an existing execution; cascades clean up children.
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A checkpoint by a reader's connection close can briefly hold the lock.
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Keep the WAL file from growing without bound after bursts (64 MiB).
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // `PRAGMA optimize` analyzes at most this many rows per index, so it stays
+    // fast on big tables while giving the planner the estimates it needs.
+    conn.pragma_update(None, "analysis_limit", 1000)?;
+    // Write statements are few and repeated; keep all of them prepared.
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Belt and braces on top of the read-only open flag.
+    conn.pragma_update(None, "query_only", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}

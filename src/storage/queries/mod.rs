@@ -1,0 +1,24 @@
+//! SQL, grouped by table. Each function takes a connection and is run either
+//! by the writer (inside its transaction) or by the read pool.
+
+pub(super) mod executions;
+pub(super) mod maintenance;
+pub(super) mod meta;
+pub(super) mod results;
+
+use rusqlite::ErrorCode;
+
+use super::StorageError;
+
+/// Maps a SQLite error to the storage error callers see.
+pub(super) fn query_error(operation: &'static str, e: rusqlite::Error) -> StorageError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StorageError::Busy { operation }
+        }
+        _ => StorageError::Query {
+            operation,
+            message: e.to_string(),
+        },
+    }
+}

@@ -1,0 +1,174 @@
+//! `spawn_app()` and typed helpers shared by every test.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use promptgauge::storage::{NewExecution, NewTestResult, Storage};
+use promptgauge::{App, Config};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running app and what a test needs to talk to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub storage: Storage,
+    pub db_path: PathBuf,
+    shutdown: CancellationToken,
+    server: JoinHandle<anyhow::Result<()>>,
+    dir: TempDir,
+}
+
+/// Starts the app with defaults, port 0 and a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app after `configure` adjusted the test config.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("promptgauge.db");
+    spawn_app_at(dir, db_path, configure).await
+}
+
+/// Starts the app on an existing folder and database path.
+pub async fn spawn_app_at(
+    dir: TempDir,
+    db_path: PathBuf,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
+    promptgauge::telemetry::init("warn");
+    let mut config = Config {
+        port: 0,
+        database_path: db_path.clone(),
+        ..Config::default()
+    };
+    configure(&mut config);
+    let app = App::build(config).await.expect("app builds");
+    let addr = app.local_addr();
+    let storage = app.storage().clone();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run(shutdown.clone().cancelled_owned()));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        storage,
+        db_path,
+        shutdown,
+        server,
+        dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn metrics_text(&self) -> String {
+        let res = self.get("/metrics").await;
+        assert_eq!(res.status(), 200);
+        res.text().await.expect("body")
+    }
+
+    /// Shuts down gracefully, asserts it went well, and hands back the
+    /// folder so the database can be inspected or reopened.
+    pub async fn stop(self) -> (TempDir, PathBuf) {
+        self.shutdown.cancel();
+        self.server
+            .await
+            .expect("server task")
+            .expect("clean shutdown");
+        (self.dir, self.db_path)
+    }
+}
+
+/// The value of one sample line (`name{labels} value`) in an exposition.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
+}
+
+/// A stored execution to hang results on.
+pub async fn new_execution(storage: &Storage) -> i64 {
+    storage
+        .create_execution(NewExecution {
+            config: "{}".to_owned(),
+            use_cache: true,
+            ..NewExecution::default()
+        })
+        .await
+        .expect("execution")
+}
+
+/// `count` plausible results with ids `first_id..`.
+pub fn results(execution_id: i64, first_id: i64, count: i64) -> Vec<NewTestResult> {
+    (first_id..first_id + count)
+        .map(|id| NewTestResult {
+            id: Some(id),
+            execution_id,
+            prompt_idx: id % 3,
+            test_idx: id,
+            provider: "mock:fast".to_owned(),
+            model: ["gpt-4o-mini", "claude-3-haiku", "llama3"][(id % 3) as usize].to_owned(),
+            passed: id % 5 != 0,
+            score: if id % 5 != 0 { 1.0 } else { 0.4 },
+            failure_reason: if id % 5 != 0 { 0 } else { 1 },
+            execution_time_ms: 50 + id % 700,
+            input_tokens: 40,
+            output_tokens: 120,
+            cost_usd: 0.00012,
+            output: Some(format!("answer number {id}")),
+            created_at: 1_700_000_000_000 + id,
+            ..NewTestResult::default()
+        })
+        .collect()
+}
+
+/// Runs the real binary with `args` and extra environment.
+pub fn run_binary(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_promptgauge"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    // A stray variable from the developer's shell must not change the outcome.
+    for var in [
+        "API_TOKEN",
+        "RUST_LOG",
+        "HOST",
+        "MAX_CONCURRENT_TESTS",
+        "CACHE_TTL",
+    ] {
+        if !env.iter().any(|(k, _)| *k == var) {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.output().expect("run promptgauge")
+}
+
+/// Opens the database file directly, to check what is really on disk.
+pub fn open_db(path: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).expect("open db")
+}

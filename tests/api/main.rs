@@ -1,0 +1,11 @@
+//! Integration tests: the real app on 127.0.0.1:0 with a temporary database,
+//! driven over HTTP (and, where a test needs it, the real binary).
+
+mod auth;
+mod config;
+mod health;
+mod helpers;
+mod http_errors;
+mod metrics;
+mod migrations;
+mod storage;
