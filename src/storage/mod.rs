@@ -9,6 +9,7 @@
 //!
 //! `Storage` is a cheap clone; [`Storage::close`] flushes and joins the writer.
 
+mod checkpointer;
 mod connection;
 mod migrations;
 mod queries;
@@ -23,6 +24,7 @@ pub use queries::executions::{NewExecution, Priority};
 pub use queries::results::{NewTestResult, ResultCounts};
 
 use crate::metrics::StorageMetrics;
+use checkpointer::WalLimits;
 use readers::Readers;
 use writer::Writer;
 
@@ -117,11 +119,19 @@ impl Storage {
     /// database, a database of another application, and a schema newer than
     /// this binary.
     pub fn open(path: &Path, metrics: StorageMetrics) -> Result<Self, StorageError> {
+        Self::open_with(path, WalLimits::default(), metrics)
+    }
+
+    fn open_with(
+        path: &Path,
+        limits: WalLimits,
+        metrics: StorageMetrics,
+    ) -> Result<Self, StorageError> {
         let mut conn = connection::open_writer(path)?;
         migrations::migrate(&mut conn, path)?;
         queries::maintenance::optimize(&conn).map_err(|e| connection::open_error(path, e))?;
         let readers = Readers::open(path, connection::reader_count(), metrics.clone())?;
-        let writer = Writer::start(conn, path, metrics)?;
+        let writer = Writer::start(conn, path, limits, metrics)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
@@ -331,6 +341,42 @@ mod tests {
             .unwrap();
         assert!(analyzed >= 4, "{analyzed}");
         s.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_wal_stays_bounded_under_non_stop_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let m = Metrics::new().unwrap();
+        let limits = WalLimits {
+            checkpoint_at_pages: 50,
+            limit_pages: 200,
+        };
+        let s = Storage::open_with(&path, limits, m.storage.clone()).unwrap();
+        let e = execution(&s).await;
+        let wal = path.with_extension("db-wal");
+        let mut largest = 0;
+        // About 13 MB of WAL without checkpoints, far past the 1.6 MB limit.
+        for b in 0..60 {
+            s.insert_results(rows(e, b * 500 + 1..(b + 1) * 500 + 1))
+                .await
+                .unwrap();
+            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        }
+        // The limit plus at most one batch's pages (a few hundred of 8 KiB).
+        assert!(largest < 4 << 20, "WAL grew to {largest} bytes");
+        let checkpoints = m.storage.checkpoint_duration.get_sample_count();
+        assert!(
+            checkpoints >= 2,
+            "background and inline checkpoints ran: {checkpoints}"
+        );
+        assert_eq!(s.result_counts(e).await.unwrap().total, 30_000);
+        s.close().await;
+        assert_eq!(
+            std::fs::metadata(&wal).map_or(0, |m| m.len()),
+            0,
+            "truncated at close"
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! The `test_results` table.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Statement, params};
 
 /// One graded output, ready to store.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -52,42 +52,50 @@ pub struct ResultCounts {
     pub passed: i64,
 }
 
+/// One statement per row, prepared once. (A multi-row `VALUES` list is
+/// slower here: it needs a statement journal, and releasing that inside the
+/// writer's per-command savepoint walks every dirty page, so a command's cost
+/// grows with the square of its size.)
+const INSERT: &str = "INSERT OR IGNORE INTO test_results (
+        id, execution_id, prompt_idx, test_idx, provider, model, passed, score,
+        failure_reason, execution_time_ms, input_tokens, output_tokens, cost_usd,
+        cached, output, error, grading, created_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+
 /// Inserts rows, skipping ids already stored; returns how many were new.
 pub(in crate::storage) fn insert(
     conn: &Connection,
     rows: &[NewTestResult],
 ) -> rusqlite::Result<usize> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO test_results (
-            id, execution_id, prompt_idx, test_idx, provider, model, passed, score,
-            failure_reason, execution_time_ms, input_tokens, output_tokens, cost_usd,
-            cached, output, error, grading, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-    )?;
+    let mut stmt = conn.prepare_cached(INSERT)?;
     let mut inserted = 0;
     for r in rows {
-        inserted += stmt.execute(params![
-            r.id,
-            r.execution_id,
-            r.prompt_idx,
-            r.test_idx,
-            r.provider,
-            r.model,
-            r.passed,
-            r.score,
-            r.failure_reason,
-            r.execution_time_ms,
-            r.input_tokens,
-            r.output_tokens,
-            r.cost_usd,
-            r.cached,
-            r.output,
-            r.error,
-            r.grading,
-            r.created_at,
-        ])?;
+        bind(&mut stmt, r)?;
+        inserted += stmt.raw_execute()?;
     }
     Ok(inserted)
+}
+
+/// Binds one row's columns; no intermediate parameter array.
+fn bind(stmt: &mut Statement<'_>, r: &NewTestResult) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(1, r.id)?;
+    stmt.raw_bind_parameter(2, r.execution_id)?;
+    stmt.raw_bind_parameter(3, r.prompt_idx)?;
+    stmt.raw_bind_parameter(4, r.test_idx)?;
+    stmt.raw_bind_parameter(5, &r.provider)?;
+    stmt.raw_bind_parameter(6, &r.model)?;
+    stmt.raw_bind_parameter(7, r.passed)?;
+    stmt.raw_bind_parameter(8, r.score)?;
+    stmt.raw_bind_parameter(9, r.failure_reason)?;
+    stmt.raw_bind_parameter(10, r.execution_time_ms)?;
+    stmt.raw_bind_parameter(11, r.input_tokens)?;
+    stmt.raw_bind_parameter(12, r.output_tokens)?;
+    stmt.raw_bind_parameter(13, r.cost_usd)?;
+    stmt.raw_bind_parameter(14, r.cached)?;
+    stmt.raw_bind_parameter(15, &r.output)?;
+    stmt.raw_bind_parameter(16, &r.error)?;
+    stmt.raw_bind_parameter(17, &r.grading)?;
+    stmt.raw_bind_parameter(18, r.created_at)
 }
 
 pub(in crate::storage) fn counts(
