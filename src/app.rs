@@ -53,6 +53,7 @@ impl App {
         let storage = tokio::task::spawn_blocking(move || Storage::open(&path, storage_metrics))
             .await
             .context("storage start-up panicked")??;
+        tracing::info!(path = %config.database_path.display(), "database ready");
 
         let state = AppState {
             metrics,

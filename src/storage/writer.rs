@@ -268,8 +268,7 @@ impl Thread {
         }
     }
 
-    /// Answers a command that was not committed, counting the failure once
-    /// under the command's operation.
+    /// Answers a command; a failure is counted once, under its operation.
     fn finish(&self, cmd: Box<dyn WriteCommand>, outcome: Result<(), StorageError>) {
         if let Err(err) = &outcome {
             let op = cmd.operation();

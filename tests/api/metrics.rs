@@ -48,6 +48,14 @@ async fn request_counters_move_by_route_template_and_status() {
         Some(0.0)
     );
 
+    assert_eq!(
+        sample(
+            &before,
+            r#"promptgauge_db_query_errors_total{operation="insert_results"}"#
+        ),
+        Some(0.0)
+    );
+
     for _ in 0..3 {
         assert_eq!(app.get("/api/performance/health").await.status(), 200);
     }
