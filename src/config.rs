@@ -311,6 +311,14 @@ mod tests {
     }
 
     #[test]
+    fn localhost_and_ipv6_hosts_are_accepted() {
+        let c = load(&[("HOST", "localhost")], &Overrides::default()).unwrap();
+        assert_eq!(c.host.to_string(), "127.0.0.1");
+        let c = load(&[("HOST", "::1")], &Overrides::default()).unwrap();
+        assert_eq!(c.host.to_string(), "::1");
+    }
+
+    #[test]
     fn flags_override_environment() {
         let o = Overrides {
             port: Some("4000".into()),

@@ -107,6 +107,31 @@ fn an_unusable_database_path_is_refused() {
 }
 
 #[test]
+fn a_database_path_that_is_a_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = run_binary(
+        &[],
+        &[
+            ("DATABASE_PATH", dir.path().to_str().unwrap()),
+            ("PORT", "0"),
+        ],
+    );
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("DATABASE_PATH") && stderr.contains("is a directory"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing created inside"
+    );
+}
+
+#[test]
 fn a_port_in_use_is_reported_plainly() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();

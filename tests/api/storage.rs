@@ -150,8 +150,8 @@ async fn child_write_burst(db: String) {
     for w in 0..4_i64 {
         let (storage, out) = (storage.clone(), out.clone());
         tasks.push(tokio::spawn(async move {
-            // Bounded: the parent kills us long before this ends.
-            for b in 0..5_000_i64 {
+            // Bounded (200k rows): the parent kills us long before this ends.
+            for b in 0..1_000_i64 {
                 let first = 1 + (b * 4 + w) * 50;
                 storage
                     .insert_results(results(execution, first, 50))
@@ -175,19 +175,21 @@ async fn sigkill_during_a_write_burst_loses_no_acknowledged_write() {
     }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "storage::sigkill_during_a_write_burst_loses_no_acknowledged_write",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DB, &db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut child = KillOnDrop(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "storage::sigkill_during_a_write_burst_loses_no_acknowledged_write",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DB, &db)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     let mut acked = Vec::new();
     // Kill mid-burst, after enough acknowledgements to mean something.
     while acked.len() < 60 {
@@ -196,8 +198,8 @@ async fn sigkill_during_a_write_burst_loses_no_acknowledged_write() {
             acked.push(ack);
         }
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     // Acknowledgements printed before the kill, still in the pipe.
     acked.extend(lines.map_while(Result::ok).filter_map(|l| parse_ack(&l)));
 
@@ -223,6 +225,16 @@ async fn sigkill_during_a_write_burst_loses_no_acknowledged_write() {
     assert_eq!(app.get("/api/performance/health").await.status(), 200);
     drop(check);
     app.stop().await;
+}
+
+/// Kills the child if the test fails before it does.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn parse_ack(line: &str) -> Option<(i64, i64, i64)> {
