@@ -130,11 +130,12 @@ impl Config {
         let o = overrides;
 
         let host = match get(src("HOST", "--host"), &o.host)? {
+            Some((_, v)) if v.trim().eq_ignore_ascii_case("localhost") => d.host,
             Some((n, v)) => v.trim().parse().map_err(|_| {
                 invalid(
                     &n,
                     &v,
-                    "expected an IP address such as 127.0.0.1 or 0.0.0.0",
+                    "expected an IP address such as 127.0.0.1, 0.0.0.0 or ::1 (or localhost)",
                 )
             })?,
             None => d.host,
