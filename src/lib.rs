@@ -23,6 +23,7 @@
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 pub mod app;
+pub mod assertions;
 pub mod cache;
 pub mod config;
 pub mod health;

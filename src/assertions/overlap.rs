@@ -1,0 +1,221 @@
+//! N-gram overlap scores: `rouge-n` (ROUGE-1 F-measure) and `bleu` (BLEU-4).
+
+use std::collections::HashMap;
+
+use super::format::{js_number, to_fixed};
+use super::{Assertion, Check, Verdict};
+
+pub(super) fn evaluate(a: &Assertion, text: &str) -> Verdict {
+    let inv = a.inverse;
+    match &a.check {
+        Check::RougeN {
+            reference,
+            threshold,
+        } => {
+            let score = rouge_1(text, reference);
+            let pass = (score >= *threshold) != inv;
+            let (s, t) = (to_fixed(score, 2), js_number(*threshold));
+            let at_least = score >= *threshold;
+            Verdict {
+                pass,
+                score: if inv { 1.0 - score } else { score },
+                reason: if at_least {
+                    format!("ROUGE-N score {s} is greater than or equal to threshold {t}")
+                } else {
+                    format!("ROUGE-N score {s} is less than threshold {t}")
+                },
+            }
+        }
+        Check::Bleu {
+            references,
+            threshold,
+        } => {
+            let score = bleu_4(text, references);
+            let pass = (score >= *threshold) != inv;
+            let direction = if inv { "greater" } else { "less" };
+            let mut v = Verdict::binary(pass, || {
+                format!(
+                    "BLEU score {} is {direction} than threshold {}",
+                    to_fixed(score, 4),
+                    js_number(*threshold)
+                )
+            });
+            v.score = if inv { 1.0 - score } else { score };
+            v
+        }
+        _ => unreachable!("only overlap checks are dispatched here"),
+    }
+}
+
+/// ROUGE-1 F1 over lowercased Treebank-style tokens, with clipped counts.
+pub(super) fn rouge_1(candidate: &str, reference: &str) -> f64 {
+    let cand = tokenize(&candidate.to_lowercase());
+    let refs = tokenize(&reference.to_lowercase());
+    if cand.is_empty() || refs.is_empty() {
+        return 0.0;
+    }
+    let matched = clipped_matches(&counts(&cand), &counts(&refs)) as f64;
+    if matched == 0.0 {
+        return 0.0;
+    }
+    let precision = matched / cand.len() as f64;
+    let recall = matched / refs.len() as f64;
+    2.0 * precision * recall / (precision + recall)
+}
+
+/// BLEU-4 with uniform weights, brevity penalty against the reference of
+/// closest length, and 1e-7 smoothing of zero precisions (promptfoo's).
+pub(super) fn bleu_4(candidate: &str, references: &[String]) -> f64 {
+    let lower = candidate.to_lowercase();
+    let cand: Vec<&str> = lower.split_whitespace().collect();
+    if cand.is_empty() || references.is_empty() {
+        return 0.0;
+    }
+    let refs_lower: Vec<String> = references.iter().map(|r| r.to_lowercase()).collect();
+    let refs: Vec<Vec<&str>> = refs_lower
+        .iter()
+        .map(|r| r.split_whitespace().collect())
+        .collect();
+    let closest = refs
+        .iter()
+        .map(Vec::len)
+        .fold(None, |best: Option<usize>, len| match best {
+            Some(b) if len.abs_diff(cand.len()) >= b.abs_diff(cand.len()) => Some(b),
+            _ => Some(len),
+        });
+    let closest = closest.unwrap_or(0) as f64;
+    let mut log_sum = 0.0;
+    for n in 1..=4 {
+        let cand_ngrams = ngrams(&cand, n);
+        let cand_grams = counts(&cand_ngrams);
+        let total = cand_ngrams.len();
+        let best = refs
+            .iter()
+            .map(|r| {
+                let ref_ngrams = ngrams(r, n);
+                clipped_matches(&cand_grams, &counts(&ref_ngrams))
+            })
+            .max()
+            .unwrap_or(0);
+        let precision = if total > 0 {
+            best as f64 / total as f64
+        } else {
+            0.0
+        };
+        log_sum += 0.25 * (if precision == 0.0 { 1e-7 } else { precision }).ln();
+    }
+    let c = cand.len() as f64;
+    let brevity = if c > closest {
+        1.0
+    } else {
+        (1.0 - closest / c).exp()
+    };
+    brevity * log_sum.exp()
+}
+
+fn ngrams(words: &[&str], n: usize) -> Vec<String> {
+    if n == 0 || n > words.len() {
+        return Vec::new();
+    }
+    words.windows(n).map(|w| w.join(" ")).collect()
+}
+
+fn counts<S: AsRef<str>>(grams: &[S]) -> HashMap<&str, usize> {
+    let mut m = HashMap::new();
+    for g in grams {
+        *m.entry(g.as_ref()).or_insert(0) += 1;
+    }
+    m
+}
+
+fn clipped_matches(cand: &HashMap<&str, usize>, reference: &HashMap<&str, usize>) -> usize {
+    cand.iter()
+        .map(|(g, n)| (*n).min(reference.get(g).copied().unwrap_or(0)))
+        .sum()
+}
+
+/// A Penn-Treebank-style word tokenizer: punctuation and clitics become
+/// their own tokens ("don't" -> "do n't", "end." -> "end .").
+fn tokenize(text: &str) -> Vec<String> {
+    let mut spaced = String::with_capacity(text.len() + 16);
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied();
+        match c {
+            ',' | ':' if next.is_some_and(|n| n.is_ascii_digit()) => spaced.push(c),
+            ',' | ':' | ';' | '@' | '#' | '$' | '%' | '&' | '?' | '!' | '(' | ')' | '[' | ']'
+            | '{' | '}' | '<' | '>' | '"' => {
+                spaced.push(' ');
+                spaced.push(c);
+                spaced.push(' ');
+            }
+            _ => spaced.push(c),
+        }
+    }
+    let mut tokens = Vec::new();
+    for word in spaced.split_whitespace() {
+        split_word(word, &mut tokens);
+    }
+    tokens
+}
+
+/// Splits a trailing period and English clitics off one word.
+fn split_word(word: &str, out: &mut Vec<String>) {
+    let (body, period) = match word.strip_suffix('.') {
+        // Keep "..." and abbreviations like "u.s." whole.
+        Some(b) if !b.is_empty() && !b.contains('.') => (b, true),
+        _ => (word, false),
+    };
+    let clitic = ["n't", "'ll", "'re", "'ve", "'s", "'m", "'d"]
+        .iter()
+        .find(|c| body.len() > c.len() && body.ends_with(**c));
+    match clitic {
+        Some(c) => {
+            out.push(body[..body.len() - c.len()].to_owned());
+            out.push((*c).to_owned());
+        }
+        None => out.push(body.to_owned()),
+    }
+    if period {
+        out.push(".".to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizer_splits_punctuation_and_clitics() {
+        assert_eq!(
+            tokenize("i don't know, it's 1,000 dollars."),
+            [
+                "i", "do", "n't", "know", ",", "it", "'s", "1,000", "dollars", "."
+            ]
+        );
+    }
+
+    #[test]
+    fn rouge_1_is_the_f_measure_of_unigram_overlap() {
+        assert_eq!(rouge_1("The cat sat", "the cat sat"), 1.0);
+        // 2 of 3 candidate and 2 of 4 reference tokens: P=2/3, R=1/2.
+        let f = rouge_1("the cat ran", "the cat sat down");
+        assert!(
+            (f - 2.0 * (2.0 / 3.0) * 0.5 / (2.0 / 3.0 + 0.5)).abs() < 1e-12,
+            "{f}"
+        );
+        assert_eq!(rouge_1("dogs", "cats"), 0.0);
+    }
+
+    #[test]
+    fn bleu_matches_the_reference_formula() {
+        let r = vec!["the quick brown fox jumps over the lazy dog".to_owned()];
+        assert!((bleu_4("the quick brown fox jumps over the lazy dog", &r) - 1.0).abs() < 1e-12);
+        // Shorter candidate: brevity penalty exp(1 - 9/4) on top of the precisions.
+        let short = bleu_4("the quick brown fox", &r);
+        let expected = (1.0f64 - 9.0 / 4.0).exp();
+        assert!((short - expected).abs() < 1e-9, "{short} vs {expected}");
+        // No 4-gram in common: smoothed precision drives the score near zero.
+        assert!(bleu_4("fox dog the quick", &r) < 0.05);
+    }
+}
