@@ -30,7 +30,9 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod storage;
+pub mod suite;
 pub mod telemetry;
+pub mod yaml;
 
 pub use app::App;
 pub use config::Config;

@@ -226,8 +226,7 @@ fn schema(value: Option<&Value>) -> Result<Option<Schema>, String> {
         None => return Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
         Some(Value::String(s)) => {
-            parsed = serde_saphyr::from_str::<Value>(s)
-                .map_err(|e| format!("invalid JSON schema: {e}"))?;
+            parsed = crate::yaml::from_str(s).map_err(|e| format!("invalid JSON schema: {e}"))?;
             &parsed
         }
         Some(v) => v,

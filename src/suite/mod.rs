@@ -1,0 +1,224 @@
+//! Suites: promptfoo-style configs (YAML or JSON) parsed into prompts,
+//! providers and test cases ready to run.
+//!
+//! A config that cannot run is rejected with every problem listed, each
+//! with its location (`tests[3].assert[1]`); keys we do not support are
+//! reported as warnings, never silently dropped. Templates are compiled and
+//! assertion values rendered and prepared here, so running a job is just
+//! render-prompt, call, grade. This module knows nothing of providers: the
+//! caller passes a check for provider specs.
+
+mod cases;
+mod parse;
+pub mod template;
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::assertions::Assertion;
+use template::Templates;
+
+pub use parse::parse;
+
+/// Largest suite document, in bytes.
+pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
+/// Most prompts in a suite.
+pub const MAX_PROMPTS: usize = 100;
+/// Most providers in a suite.
+pub const MAX_PROVIDERS: usize = 50;
+/// Most test cases, after array vars expanded into combinations.
+pub const MAX_TESTS: usize = 10_000;
+/// Most assertions per test, `defaultTest` ones included.
+pub const MAX_ASSERTIONS: usize = 100;
+/// Longest prompt template, in bytes.
+pub const MAX_PROMPT_BYTES: usize = 100_000;
+/// Most jobs (prompts x providers x tests) one suite may expand into.
+pub const MAX_JOBS: usize = 1_000_000;
+
+/// The document's syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// YAML (a superset of JSON).
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+impl Format {
+    /// JSON if the document starts with `{`, else YAML.
+    pub fn detect(source: &str) -> Self {
+        if source.trim_start().starts_with('{') {
+            Format::Json
+        } else {
+            Format::Yaml
+        }
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Yaml => "yaml",
+            Format::Json => "json",
+        }
+    }
+}
+
+/// A problem (or warning) and where it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// Path in the document, e.g. `tests[2].assert[0]`; empty for the whole.
+    pub location: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(location: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.location.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.location, self.message)
+        }
+    }
+}
+
+/// A suite that cannot run, with every problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuiteError {
+    /// Each problem, in document order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for SuiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "invalid suite ({n} problem{}): ",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SuiteError {}
+
+/// A parsed suite and the warnings about what it ignored.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The suite, ready to run.
+    pub suite: Suite,
+    /// Unsupported keys and other things ignored.
+    pub warnings: Vec<Problem>,
+}
+
+/// A runnable suite.
+#[derive(Debug)]
+pub struct Suite {
+    /// `description`.
+    pub description: Option<String>,
+    /// Prompt templates.
+    pub prompts: Vec<Prompt>,
+    /// Providers to call.
+    pub providers: Vec<ProviderSpec>,
+    /// Test cases, `defaultTest` merged and array vars expanded.
+    pub tests: Vec<TestCase>,
+    /// `evaluateOptions.maxConcurrency`.
+    pub max_concurrency: Option<u32>,
+    /// `evaluateOptions.cache` (`false` bypasses the response cache).
+    pub use_cache: Option<bool>,
+    templates: Templates,
+}
+
+impl Suite {
+    /// Renders prompt `prompt_idx` with a test's vars.
+    pub fn render_prompt(&self, prompt_idx: usize, test: &TestCase) -> Result<String, String> {
+        self.templates.render(prompt_idx, &test.vars)
+    }
+
+    /// prompts x providers x tests.
+    pub fn job_count(&self) -> usize {
+        self.prompts.len() * self.providers.len() * self.tests.len()
+    }
+}
+
+/// One prompt template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    /// sha256 of the raw template, hex.
+    pub id: String,
+    /// `label`, or the raw template when none is given (as promptfoo does).
+    pub label: String,
+    /// The template.
+    pub raw: String,
+}
+
+/// A provider as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderSpec {
+    /// `echo`, `mock:<name>`, `openai:<model>`, ...
+    pub id: String,
+    /// Display label; defaults to the id.
+    pub label: Option<String>,
+    /// Provider settings.
+    pub config: Map<String, Value>,
+}
+
+impl ProviderSpec {
+    /// The label, or the id.
+    pub fn name(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// One test case, after `defaultTest` merging and var expansion.
+#[derive(Debug, Clone)]
+pub struct TestCase {
+    /// Position among the expanded tests (promptfoo's `testIdx`).
+    pub idx: usize,
+    /// Position of the test in the document's `tests`.
+    pub source_idx: usize,
+    /// `description`.
+    pub description: Option<String>,
+    /// Variables for the prompt templates.
+    pub vars: Map<String, Value>,
+    /// Prepared assertions (`defaultTest`'s first).
+    pub assertions: Vec<Assertion>,
+    /// `threshold` (the test's, else `defaultTest`'s).
+    pub threshold: Option<f64>,
+    /// `metadata`, `defaultTest`'s merged under the test's.
+    pub metadata: Map<String, Value>,
+    /// The assertions as configured, for result export.
+    pub assert_specs: Vec<Value>,
+}
+
+/// "a string", "a list", ... for messages.
+pub(crate) fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,415 @@
+//! The document level: syntax, top-level keys, prompts, providers, options.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::template::Templates;
+use super::{
+    Format, Loaded, MAX_JOBS, MAX_PROMPT_BYTES, MAX_PROMPTS, MAX_PROVIDERS, MAX_SOURCE_BYTES,
+    Problem, Prompt, ProviderSpec, Suite, SuiteError, cases, kind_of,
+};
+
+const TOP_KEYS: &[&str] = &[
+    "description",
+    "prompts",
+    "providers",
+    "tests",
+    "defaultTest",
+    "evaluateOptions",
+];
+/// Keys whose absence of support would change which tests run.
+const TOP_UNRUNNABLE: &[(&str, &str)] = &[(
+    "scenarios",
+    "`scenarios` is not supported; write the combinations as `tests`",
+)];
+const PROVIDER_KEYS: &[&str] = &["id", "label", "config"];
+const OPTION_KEYS: &[&str] = &["maxConcurrency", "cache", "repeat"];
+
+/// Problems and warnings collected while walking the document.
+#[derive(Default)]
+pub(super) struct Report {
+    pub(super) problems: Vec<Problem>,
+    pub(super) warnings: Vec<Problem>,
+}
+
+impl Report {
+    pub(super) fn problem(&mut self, at: impl Into<String>, msg: impl Into<String>) {
+        self.problems.push(Problem::new(at, msg));
+    }
+
+    pub(super) fn warn(&mut self, at: impl Into<String>, msg: impl Into<String>) {
+        self.warnings.push(Problem::new(at, msg));
+    }
+
+    /// Warns about keys outside `known`.
+    pub(super) fn unknown_keys(&mut self, at: &str, obj: &Map<String, Value>, known: &[&str]) {
+        let unknown: Vec<&str> = obj
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !known.contains(k))
+            .collect();
+        if !unknown.is_empty() {
+            let keys = unknown
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.warn(at, format!("unsupported keys ignored: {keys}"));
+        }
+    }
+}
+
+/// Parses a suite document. `check_provider` returns the problems of one
+/// provider spec (unknown id, bad config); they are listed with the rest.
+pub fn parse(
+    source: &str,
+    format: Format,
+    check_provider: &dyn Fn(&ProviderSpec) -> Vec<String>,
+) -> Result<Loaded, SuiteError> {
+    let fail = |message: String| SuiteError {
+        problems: vec![Problem::new("", message)],
+    };
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err(fail(format!(
+            "suite is {} bytes, over the limit of {MAX_SOURCE_BYTES}",
+            source.len()
+        )));
+    }
+    let doc: Value = match format {
+        Format::Json => {
+            serde_json::from_str(source).map_err(|e| fail(format!("not valid JSON: {e}")))?
+        }
+        Format::Yaml => {
+            crate::yaml::from_str(source).map_err(|e| fail(format!("not valid YAML: {e}")))?
+        }
+    };
+    let Value::Object(root) = doc else {
+        return Err(fail(format!(
+            "a suite must be a mapping of keys, got {}",
+            kind_of(&doc)
+        )));
+    };
+
+    let mut r = Report::default();
+    for (key, why) in TOP_UNRUNNABLE {
+        if root.contains_key(*key) {
+            r.problem(*key, *why);
+        }
+    }
+    let unrunnable: Vec<&str> = TOP_UNRUNNABLE.iter().map(|(k, _)| *k).collect();
+    let known: Vec<&str> = TOP_KEYS.iter().chain(&unrunnable).copied().collect();
+    r.unknown_keys("", &root, &known);
+
+    let description = match root.get("description") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            r.problem(
+                "description",
+                format!("must be a string, got {}", kind_of(other)),
+            );
+            None
+        }
+    };
+    let prompts = prompts(root.get("prompts"), &mut r);
+    let providers = providers(root.get("providers"), check_provider, &mut r);
+    let (max_concurrency, use_cache) = options(root.get("evaluateOptions"), &mut r);
+
+    let templates =
+        match Templates::compile(&prompts.iter().map(|p| p.raw.clone()).collect::<Vec<_>>()) {
+            Ok(t) => Some(t),
+            Err((i, e)) => {
+                r.problem(format!("prompts[{i}]"), e);
+                None
+            }
+        };
+    let tests = match &templates {
+        Some(t) => cases::test_cases(&root, t, prompts.len(), &mut r),
+        None => Vec::new(),
+    };
+    let jobs = prompts.len() * providers.len() * tests.len();
+    if jobs > MAX_JOBS {
+        r.problem(
+            "",
+            format!("{jobs} jobs (prompts x providers x tests), over the limit of {MAX_JOBS}"),
+        );
+    }
+    match templates {
+        Some(templates) if r.problems.is_empty() => Ok(Loaded {
+            suite: Suite {
+                description,
+                prompts,
+                providers,
+                tests,
+                max_concurrency,
+                use_cache,
+                templates,
+            },
+            warnings: r.warnings,
+        }),
+        _ => Err(SuiteError {
+            problems: r.problems,
+        }),
+    }
+}
+
+fn prompts(value: Option<&Value>, r: &mut Report) -> Vec<Prompt> {
+    let items: Vec<(String, &Value)> = match value {
+        None | Some(Value::Null) => {
+            r.problem("prompts", "missing: a suite needs at least one prompt");
+            return Vec::new();
+        }
+        Some(v @ Value::String(_)) => vec![("prompts".to_owned(), v)],
+        Some(Value::Array(a)) if a.is_empty() => {
+            r.problem("prompts", "empty: a suite needs at least one prompt");
+            return Vec::new();
+        }
+        Some(Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("prompts[{i}]"), v))
+            .collect(),
+        Some(other) => {
+            r.problem(
+                "prompts",
+                format!("must be a string or a list, got {}", kind_of(other)),
+            );
+            return Vec::new();
+        }
+    };
+    if items.len() > MAX_PROMPTS {
+        r.problem(
+            "prompts",
+            format!("{} prompts, over the limit of {MAX_PROMPTS}", items.len()),
+        );
+        return Vec::new();
+    }
+    items
+        .into_iter()
+        .filter_map(|(at, v)| prompt(&at, v, r))
+        .collect()
+}
+
+fn prompt(at: &str, v: &Value, r: &mut Report) -> Option<Prompt> {
+    let (raw, label) = match v {
+        Value::String(s) => (s.clone(), None),
+        Value::Object(o) => {
+            r.unknown_keys(at, o, &["raw", "label", "id"]);
+            let label = o.get("label").and_then(Value::as_str).map(str::to_owned);
+            match o.get("raw") {
+                Some(Value::String(s)) => (s.clone(), label),
+                _ => {
+                    r.problem(
+                        at,
+                        "needs `raw` (the template text); file:// prompts are not supported",
+                    );
+                    return None;
+                }
+            }
+        }
+        other => {
+            r.problem(
+                at,
+                format!(
+                    "must be a string or an object with `raw`, got {}",
+                    kind_of(other)
+                ),
+            );
+            return None;
+        }
+    };
+    if raw.starts_with("file://") {
+        r.problem(
+            at,
+            "file:// prompts are not supported; put the template text inline",
+        );
+        return None;
+    }
+    if raw.trim().is_empty() {
+        r.problem(at, "prompt is empty");
+        return None;
+    }
+    if raw.len() > MAX_PROMPT_BYTES {
+        r.problem(
+            at,
+            format!(
+                "prompt is {} bytes, over the limit of {MAX_PROMPT_BYTES}",
+                raw.len()
+            ),
+        );
+        return None;
+    }
+    let id = hex(&Sha256::digest(raw.as_bytes()));
+    Some(Prompt {
+        id,
+        label: label.unwrap_or_else(|| raw.clone()),
+        raw,
+    })
+}
+
+fn providers(
+    value: Option<&Value>,
+    check: &dyn Fn(&ProviderSpec) -> Vec<String>,
+    r: &mut Report,
+) -> Vec<ProviderSpec> {
+    let items: Vec<&Value> = match value {
+        None | Some(Value::Null) => {
+            r.problem("providers", "missing: a suite needs at least one provider");
+            return Vec::new();
+        }
+        Some(v @ Value::String(_)) => vec![v],
+        Some(Value::Array(a)) if a.is_empty() => {
+            r.problem("providers", "empty: a suite needs at least one provider");
+            return Vec::new();
+        }
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(other) => {
+            r.problem(
+                "providers",
+                format!("must be a string or a list, got {}", kind_of(other)),
+            );
+            return Vec::new();
+        }
+    };
+    if items.len() > MAX_PROVIDERS {
+        r.problem(
+            "providers",
+            format!(
+                "{} providers, over the limit of {MAX_PROVIDERS}",
+                items.len()
+            ),
+        );
+        return Vec::new();
+    }
+    let mut specs = Vec::new();
+    for (i, v) in items.into_iter().enumerate() {
+        let at = format!("providers[{i}]");
+        if let Some(spec) = provider(&at, v, r) {
+            for message in check(&spec) {
+                r.problem(at.as_str(), message);
+            }
+            specs.push(spec);
+        }
+    }
+    specs
+}
+
+fn provider(at: &str, v: &Value, r: &mut Report) -> Option<ProviderSpec> {
+    match v {
+        Value::String(id) if !id.trim().is_empty() => Some(ProviderSpec {
+            id: id.clone(),
+            label: None,
+            config: Map::new(),
+        }),
+        Value::Object(o) if o.contains_key("id") => {
+            if o.contains_key("transform") {
+                r.problem(at, "`transform` (a JavaScript transform) is not supported");
+            }
+            r.unknown_keys(at, o, &[PROVIDER_KEYS, &["transform"]].concat());
+            let id = match o.get("id") {
+                Some(Value::String(id)) if !id.trim().is_empty() => id.clone(),
+                _ => {
+                    r.problem(at, "`id` must be a non-empty string");
+                    return None;
+                }
+            };
+            let label = match o.get("label") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(l)) => Some(l.clone()),
+                Some(other) => {
+                    r.problem(
+                        at,
+                        format!("`label` must be a string, got {}", kind_of(other)),
+                    );
+                    None
+                }
+            };
+            let config = match o.get("config") {
+                None | Some(Value::Null) => Map::new(),
+                Some(Value::Object(c)) => c.clone(),
+                Some(other) => {
+                    r.problem(
+                        at,
+                        format!("`config` must be an object, got {}", kind_of(other)),
+                    );
+                    Map::new()
+                }
+            };
+            Some(ProviderSpec { id, label, config })
+        }
+        // promptfoo's map form: `- openai:gpt-4o-mini: {config: ...}`.
+        Value::Object(o) if o.len() == 1 => {
+            let (id, rest) = o.iter().next()?;
+            let mut full = rest.as_object().cloned().unwrap_or_default();
+            full.insert("id".to_owned(), Value::String(id.clone()));
+            provider(at, &Value::Object(full), r)
+        }
+        other => {
+            r.problem(
+                at,
+                format!(
+                    "must be a provider id or an object with `id`, got {}",
+                    kind_of(other)
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn options(value: Option<&Value>, r: &mut Report) -> (Option<u32>, Option<bool>) {
+    let o = match value {
+        None | Some(Value::Null) => return (None, None),
+        Some(Value::Object(o)) => o,
+        Some(other) => {
+            r.problem(
+                "evaluateOptions",
+                format!("must be an object, got {}", kind_of(other)),
+            );
+            return (None, None);
+        }
+    };
+    r.unknown_keys("evaluateOptions", o, OPTION_KEYS);
+    let max = match o.get("maxConcurrency") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64().filter(|n| (1..=10_000).contains(n)) {
+            Some(n) => Some(n as u32),
+            None => {
+                r.problem(
+                    "evaluateOptions.maxConcurrency",
+                    format!("must be an integer from 1 to 10000, got {v}"),
+                );
+                None
+            }
+        },
+    };
+    let cache = match o.get("cache") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(other) => {
+            r.problem(
+                "evaluateOptions.cache",
+                format!("must be true or false, got {}", kind_of(other)),
+            );
+            None
+        }
+    };
+    if let Some(repeat) = o.get("repeat").filter(|v| v.as_u64() != Some(1)) {
+        r.problem(
+            "evaluateOptions.repeat",
+            format!("repeating tests is not supported (got {repeat})"),
+        );
+    }
+    (max, cache)
+}
+
+/// Lowercase hex of a digest.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
