@@ -127,14 +127,12 @@ CREATE TABLE result_rollups (
 
 -- Provider responses by hash of provider, model, parameters and rendered prompt.
 CREATE TABLE provider_cache (
-    key         TEXT    PRIMARY KEY,          -- hex sha256
-    provider    TEXT    NOT NULL,
-    model       TEXT    NOT NULL,
-    response    TEXT    NOT NULL,             -- JSON: output, tokens, finish reason
-    created_at  INTEGER NOT NULL,
-    expires_at  INTEGER,
-    hits        INTEGER NOT NULL DEFAULT 0,
-    last_hit_at INTEGER
+    key        TEXT    PRIMARY KEY,           -- hex sha256
+    provider   TEXT    NOT NULL,
+    model      TEXT    NOT NULL,
+    response   TEXT    NOT NULL,              -- JSON: output, tokens, finish reason
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX provider_cache_expires ON provider_cache (expires_at) WHERE expires_at IS NOT NULL;
 

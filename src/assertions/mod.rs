@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use parse::{AssertionProblem, SUPPORTED_TYPES, parse_assertion};
-pub use score::grade;
+pub use score::{FailureReason, Judgement, grade, judge};
 
 /// What was produced, and what the provider reported about it.
 #[derive(Debug, Clone, Copy, Default)]

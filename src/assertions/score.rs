@@ -89,3 +89,61 @@ pub fn grade(
         component_results: components,
     }
 }
+
+/// promptfoo's `failureReason`: an error is not an assertion failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum FailureReason {
+    /// Passed.
+    None = 0,
+    /// Graded and failed.
+    Assertion = 1,
+    /// Never graded: the provider failed.
+    Error = 2,
+}
+
+/// The judgement on one job: graded output, or the provider's error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// Whether the test passed.
+    pub pass: bool,
+    /// The score (0 on error).
+    pub score: f64,
+    /// Why it did not pass.
+    pub failure_reason: FailureReason,
+    /// The grading, when there was an output to grade.
+    pub grading: Option<GradingResult>,
+    /// The provider error, when the call failed.
+    pub error: Option<String>,
+}
+
+/// Judges one job: a provider failure is an error (never graded); an
+/// output is graded against the test's assertions.
+pub fn judge(
+    assertions: &[Assertion],
+    threshold: Option<f64>,
+    output: Result<&Output<'_>, &str>,
+) -> Judgement {
+    match output {
+        Err(error) => Judgement {
+            pass: false,
+            score: 0.0,
+            failure_reason: FailureReason::Error,
+            grading: None,
+            error: Some(error.to_owned()),
+        },
+        Ok(out) => {
+            let g = grade(assertions, threshold, out);
+            Judgement {
+                pass: g.pass,
+                score: g.score,
+                failure_reason: if g.pass {
+                    FailureReason::None
+                } else {
+                    FailureReason::Assertion
+                },
+                error: (!g.pass).then(|| g.reason.clone()),
+                grading: Some(g),
+            }
+        }
+    }
+}

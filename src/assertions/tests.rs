@@ -493,3 +493,25 @@ fn every_supported_type_parses_with_and_without_not() {
         }
     }
 }
+
+#[test]
+fn a_provider_error_is_not_an_assertion_failure() {
+    let assertions = [a(json!({"type": "contains", "value": "Paris"}))];
+    let error = judge(&assertions, None, Err("provider error 500: boom"));
+    assert_eq!(
+        (error.pass, error.score, error.failure_reason),
+        (false, 0.0, FailureReason::Error)
+    );
+    assert!(error.grading.is_none());
+    let failed = judge(&assertions, None, Ok(&out("Rome")));
+    assert_eq!(failed.failure_reason, FailureReason::Assertion);
+    assert_eq!(
+        failed.error.as_deref(),
+        Some(r#"Expected output to contain "Paris""#)
+    );
+    let passed = judge(&assertions, None, Ok(&out("Paris")));
+    assert_eq!(
+        (passed.pass, passed.failure_reason, passed.error),
+        (true, FailureReason::None, None)
+    );
+}

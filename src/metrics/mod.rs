@@ -8,10 +8,12 @@
 
 mod cache;
 mod http;
+mod providers;
 mod storage;
 
 pub use cache::CacheMetrics;
 pub use http::HttpMetrics;
+pub use providers::ProviderMetrics;
 pub use storage::StorageMetrics;
 
 use prometheus::core::Collector;
@@ -23,6 +25,9 @@ pub const HTTP_BUCKETS: &[f64] = &[
 ];
 /// SQLite statement and transaction latency buckets.
 pub const SQLITE_BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5];
+/// Provider call latency buckets, up to two minutes.
+pub const PROVIDER_BUCKETS: &[f64] =
+    &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0];
 /// Commands per writer transaction.
 pub const BATCH_SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
@@ -38,6 +43,8 @@ pub struct Metrics {
     pub storage: StorageMetrics,
     /// `TtlCache` families, labelled by cache name.
     pub cache: CacheMetrics,
+    /// Provider calls.
+    pub providers: ProviderMetrics,
 }
 
 impl Metrics {
@@ -65,6 +72,7 @@ impl Metrics {
             http: HttpMetrics::new(&registry)?,
             storage: StorageMetrics::new(&registry)?,
             cache: CacheMetrics::new(&registry)?,
+            providers: ProviderMetrics::new(&registry)?,
             registry,
         })
     }

@@ -23,6 +23,7 @@ use std::sync::Arc;
 pub use error::StorageError;
 pub use migrations::{MigrationReport, SCHEMA_VERSION};
 pub use queries::executions::{NewExecution, Priority};
+pub use queries::provider_cache::{CachedResponse, NewCacheEntry};
 pub use queries::results::{NewTestResult, ResultCounts};
 
 use crate::metrics::StorageMetrics;
@@ -38,6 +39,8 @@ mod op {
     pub(super) const HEALTH_WRITE: &str = "health_write";
     pub(super) const HEALTH_READ: &str = "health_read";
     pub(super) const OPTIMIZE: &str = "optimize";
+    pub(super) const CACHE_GET: &str = "provider_cache_get";
+    pub(super) const CACHE_PUT: &str = "provider_cache_put";
     /// Every operation, so their series exist (at zero) from the start.
     pub(super) const ALL: &[&str] = &[
         INSERT_RESULTS,
@@ -46,6 +49,8 @@ mod op {
         HEALTH_WRITE,
         HEALTH_READ,
         OPTIMIZE,
+        CACHE_GET,
+        CACHE_PUT,
     ];
 }
 
@@ -150,6 +155,35 @@ impl Storage {
         self.inner
             .readers
             .run(op::HEALTH_READ, queries::meta::schema_version)
+            .await
+    }
+
+    /// The cached response for `key`, unless it expired. A stored entry that
+    /// no longer parses counts as a miss.
+    pub async fn cache_get(&self, key: String) -> Result<Option<CachedResponse>, StorageError> {
+        let now = now_ms();
+        let raw = self
+            .inner
+            .readers
+            .run(op::CACHE_GET, move |c| {
+                queries::provider_cache::get(c, &key, now)
+            })
+            .await?;
+        Ok(raw.and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    /// Stores (or replaces) a successful response.
+    pub async fn cache_put(&self, entry: NewCacheEntry) -> Result<(), StorageError> {
+        let now = now_ms();
+        let json = serde_json::to_string(&entry.response).map_err(|e| StorageError::Query {
+            operation: op::CACHE_PUT,
+            message: e.to_string(),
+        })?;
+        self.inner
+            .writer
+            .call(op::CACHE_PUT, move |c| {
+                queries::provider_cache::put(c, &entry, &json, now)
+            })
             .await
     }
 

@@ -1,7 +1,6 @@
 //! The document level: syntax, top-level keys, prompts, providers, options.
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::template::Templates;
 use super::{
@@ -239,7 +238,7 @@ fn prompt(at: &str, v: &Value, r: &mut Report) -> Option<Prompt> {
         );
         return None;
     }
-    let id = hex(&Sha256::digest(raw.as_bytes()));
+    let id = crate::hash::sha256_hex(raw.as_bytes());
     Some(Prompt {
         id,
         label: label.unwrap_or_else(|| raw.clone()),
@@ -401,15 +400,4 @@ fn options(value: Option<&Value>, r: &mut Report) -> (Option<u32>, Option<bool>)
         );
     }
     (max, cache)
-}
-
-/// Lowercase hex of a digest.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }

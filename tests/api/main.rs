@@ -3,9 +3,11 @@
 
 mod auth;
 mod config;
+mod fake_openai;
 mod health;
 mod helpers;
 mod http_errors;
 mod metrics;
 mod migrations;
+mod providers;
 mod storage;
