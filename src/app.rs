@@ -41,6 +41,7 @@ impl App {
     /// Binds `HOST:PORT`, creates the metrics registry and opens (and
     /// migrates) the database.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        crate::providers::openai::install_crypto_provider();
         let listener = TcpListener::bind((config.host, config.port))
             .await
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;

@@ -395,8 +395,9 @@ fn rate_limit_info(headers: &HeaderMap) -> RateLimitInfo {
     }
 }
 
-/// rustls needs a process-wide crypto provider; ring is built in.
-fn install_crypto_provider() {
+/// Installs ring as rustls' process-wide crypto provider, which every
+/// `reqwest::Client` here needs (we build reqwest without its own). Idempotent.
+pub fn install_crypto_provider() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         // Fails only if another provider was installed first; that one serves.
