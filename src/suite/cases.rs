@@ -290,12 +290,16 @@ fn combinations(vars: &Map<String, Value>, limit: usize) -> Option<Vec<Map<Strin
     Some(combos)
 }
 
-/// Parses assertions, reusing the prepared form of those whose value holds
-/// no template (most of them) instead of recompiling regexes per test.
+/// Parses assertions, reusing the prepared form of identical (rendered)
+/// specs instead of recompiling their regexes and schemas per test: a suite
+/// of a thousand tests usually holds a handful of distinct assertions.
 #[derive(Default)]
 struct Grader {
-    static_cache: HashMap<String, Option<Assertion>>,
+    prepared: HashMap<String, Prepared>,
 }
+
+/// A parsed assertion (or its problems) and its warnings.
+type Prepared = (Result<Assertion, Vec<String>>, Vec<String>);
 
 impl Grader {
     fn prepare(
@@ -307,11 +311,6 @@ impl Grader {
     ) -> Vec<Assertion> {
         let mut out = Vec::with_capacity(asserts.len());
         for (at, spec) in asserts {
-            let templated = spec.get("value").is_some_and(has_template);
-            if !templated && let Some(cached) = self.static_cache.get(at) {
-                out.extend(cached.clone());
-                continue;
-            }
             let rendered = match render_value(spec, vars, env) {
                 Ok(s) => s,
                 Err(e) => {
@@ -319,36 +318,29 @@ impl Grader {
                     continue;
                 }
             };
-            let parsed = match parse_assertion(&rendered) {
-                Ok((a, warnings)) => {
-                    for w in warnings {
-                        if !r
-                            .warnings
-                            .iter()
-                            .any(|p| &p.location == at && p.message == w)
-                        {
-                            r.warn(at.as_str(), w);
-                        }
-                    }
-                    Some(a)
+            let (parsed, warnings) = self
+                .prepared
+                .entry(rendered.to_string())
+                .or_insert_with(|| match parse_assertion(&rendered) {
+                    Ok((a, w)) => (Ok(a), w),
+                    Err(problems) => (Err(problems), Vec::new()),
+                });
+            // The same location recurs once per expanded combination: say it once.
+            for w in warnings.iter() {
+                if !r.warnings.iter().any(|p| &p.location == at && &p.message == w) {
+                    r.warn(at.as_str(), w.clone());
                 }
-                Err(problems) => {
-                    for p in problems {
-                        if !r
-                            .problems
-                            .iter()
-                            .any(|q| &q.location == at && q.message == p)
-                        {
-                            r.problem(at.as_str(), p);
-                        }
-                    }
-                    None
-                }
-            };
-            if !templated {
-                self.static_cache.insert(at.clone(), parsed.clone());
             }
-            out.extend(parsed);
+            match parsed {
+                Ok(a) => out.push(a.clone()),
+                Err(problems) => {
+                    for p in problems.iter() {
+                        if !r.problems.iter().any(|q| &q.location == at && &q.message == p) {
+                            r.problem(at.as_str(), p.clone());
+                        }
+                    }
+                }
+            }
         }
         out
     }
