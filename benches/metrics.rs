@@ -79,6 +79,22 @@ fn populated() -> Metrics {
         m.storage.writer_commit_duration.observe(0.02);
         m.storage.checkpoint_duration.observe(0.3);
     }
+    for (provider, model) in [
+        ("openai", "gpt-4o-mini"),
+        ("openai", "gpt-4o"),
+        ("openai", "llama-3.1-70b"),
+        ("mock", "fast"),
+        ("mock", "slow"),
+        ("echo", "echo"),
+    ] {
+        m.providers.preinit(provider, model);
+        let h = m.providers.duration.with_label_values(&[provider, model]);
+        for k in 0..50 {
+            h.observe(0.05 * f64::from(k));
+        }
+        m.providers.requests.with_label_values(&[provider, model, "success"]).inc_by(500);
+        m.providers.cost.with_label_values(&[provider, model]).inc_by(1.25);
+    }
     for cache in CACHES {
         m.cache
             .lookups
