@@ -12,7 +12,10 @@ use promptgauge::suite::{self, Format};
 use serde_json::{Value, json};
 
 fn prepared(specs: &[Value]) -> Vec<Assertion> {
-    specs.iter().map(|s| parse_assertion(s).unwrap().0).collect()
+    specs
+        .iter()
+        .map(|s| parse_assertion(s).unwrap().0)
+        .collect()
 }
 
 const ANSWER: &str = r#"Sure. Here is the data you asked for: {"city": "Paris", "country": "France", "population": 2102650, "facts": ["capital", "Seine", "Louvre"]}. Paris is the capital of France and its largest city, on the Seine; it is known for the Louvre, the Eiffel Tower and its cafés. Let me know if you need anything else about the city or the country."#;
@@ -41,7 +44,12 @@ fn grading(c: &mut Criterion) {
         json!({"type": "not-is-refusal"}),
         json!({"type": "latency", "threshold": 5000}),
     ]);
-    let out = |text| Output { text, latency_ms: Some(820), cost: Some(0.0004), finish_reason: Some("stop") };
+    let out = |text| Output {
+        text,
+        latency_ms: Some(820),
+        cost: Some(0.0004),
+        finish_reason: Some("stop"),
+    };
 
     let mut g = c.benchmark_group("grading");
     g.throughput(Throughput::Elements(1));

@@ -92,8 +92,14 @@ fn populated() -> Metrics {
         for k in 0..50 {
             h.observe(0.05 * f64::from(k));
         }
-        m.providers.requests.with_label_values(&[provider, model, "success"]).inc_by(500);
-        m.providers.cost.with_label_values(&[provider, model]).inc_by(1.25);
+        m.providers
+            .requests
+            .with_label_values(&[provider, model, "success"])
+            .inc_by(500);
+        m.providers
+            .cost
+            .with_label_values(&[provider, model])
+            .inc_by(1.25);
     }
     for cache in CACHES {
         m.cache

@@ -57,7 +57,10 @@ pub(super) fn rouge_1(candidate: &str, reference: &str) -> f64 {
     if cand.is_empty() || refs.is_empty() {
         return 0.0;
     }
-    let (cand, refs): (Vec<&str>, Vec<&str>) = (cand.iter().map(String::as_str).collect(), refs.iter().map(String::as_str).collect());
+    let (cand, refs): (Vec<&str>, Vec<&str>) = (
+        cand.iter().map(String::as_str).collect(),
+        refs.iter().map(String::as_str).collect(),
+    );
     let matched = clipped_matches(&counts(&cand, 1), &counts(&refs, 1)) as f64;
     if matched == 0.0 {
         return 0.0;

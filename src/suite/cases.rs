@@ -318,16 +318,20 @@ impl Grader {
                     continue;
                 }
             };
-            let (parsed, warnings) = self
-                .prepared
-                .entry(rendered.to_string())
-                .or_insert_with(|| match parse_assertion(&rendered) {
-                    Ok((a, w)) => (Ok(a), w),
-                    Err(problems) => (Err(problems), Vec::new()),
-                });
+            let (parsed, warnings) =
+                self.prepared
+                    .entry(rendered.to_string())
+                    .or_insert_with(|| match parse_assertion(&rendered) {
+                        Ok((a, w)) => (Ok(a), w),
+                        Err(problems) => (Err(problems), Vec::new()),
+                    });
             // The same location recurs once per expanded combination: say it once.
             for w in warnings.iter() {
-                if !r.warnings.iter().any(|p| &p.location == at && &p.message == w) {
+                if !r
+                    .warnings
+                    .iter()
+                    .any(|p| &p.location == at && &p.message == w)
+                {
                     r.warn(at.as_str(), w.clone());
                 }
             }
@@ -335,7 +339,11 @@ impl Grader {
                 Ok(a) => out.push(a.clone()),
                 Err(problems) => {
                     for p in problems.iter() {
-                        if !r.problems.iter().any(|q| &q.location == at && &q.message == p) {
+                        if !r
+                            .problems
+                            .iter()
+                            .any(|q| &q.location == at && &q.message == p)
+                        {
                             r.problem(at.as_str(), p.clone());
                         }
                     }
