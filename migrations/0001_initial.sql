@@ -44,7 +44,7 @@ CREATE TABLE test_cases (
 CREATE TABLE executions (
     id              INTEGER PRIMARY KEY,
     suite_id        INTEGER REFERENCES suites (id) ON DELETE SET NULL,
-    config          TEXT    NOT NULL,          -- the suite as run (inline suites have no suite_id)
+    config          TEXT    NOT NULL,          -- the suite as run, JSON (inline suites have no suite_id)
     status          TEXT    NOT NULL DEFAULT 'pending'
                     CHECK (status = 'pending' OR status = 'running' OR status = 'completed'
                            OR status = 'failed' OR status = 'cancelled'),
@@ -53,6 +53,7 @@ CREATE TABLE executions (
     max_concurrency INTEGER,
     use_cache       INTEGER NOT NULL DEFAULT 1,
     total           INTEGER NOT NULL DEFAULT 0,
+    first_job_id    INTEGER,                   -- its jobs (and results) have ids first_job_id .. + total
     passed          INTEGER NOT NULL DEFAULT 0,
     failed          INTEGER NOT NULL DEFAULT 0,
     errors          INTEGER NOT NULL DEFAULT 0,
@@ -70,7 +71,7 @@ CREATE TABLE jobs (
     id           INTEGER PRIMARY KEY,         -- also the id of the job's test_results row
     execution_id INTEGER NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
     prompt_idx   INTEGER NOT NULL,
-    provider     TEXT    NOT NULL,            -- provider id or label as configured
+    provider_idx INTEGER NOT NULL,            -- position in the suite's providers
     test_idx     INTEGER NOT NULL,
     status       TEXT    NOT NULL DEFAULT 'pending'
                  CHECK (status = 'pending' OR status = 'running' OR status = 'done' OR status = 'cancelled'),

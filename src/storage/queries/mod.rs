@@ -6,6 +6,7 @@ pub(super) mod maintenance;
 pub(super) mod meta;
 pub(super) mod provider_cache;
 pub(super) mod results;
+pub(super) mod suites;
 
 use rusqlite::ErrorCode;
 

@@ -1,6 +1,7 @@
 //! The `test_results` table.
 
 use rusqlite::{Connection, Statement, params};
+use serde::{Deserialize, Serialize};
 
 /// One graded output, ready to store.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -52,26 +53,47 @@ pub struct ResultCounts {
     pub passed: i64,
 }
 
-/// One statement per row, prepared once. (A multi-row `VALUES` list is
-/// slower here: it needs a statement journal, and releasing that inside the
-/// writer's per-command savepoint walks every dirty page, so a command's cost
-/// grows with the square of its size.)
+/// One statement per row, prepared once. (A multi-row `VALUES` list was 3-5x
+/// slower: it needs a statement journal whose release walks every dirty page
+/// of the transaction, so a command's cost grew with the square of its size.)
 const INSERT: &str = "INSERT OR IGNORE INTO test_results (
         id, execution_id, prompt_idx, test_idx, provider, model, passed, score,
         failure_reason, execution_time_ms, input_tokens, output_tokens, cost_usd,
         cached, output, error, grading, created_at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
-/// Inserts rows, skipping ids already stored; returns how many were new.
+/// Inserts rows, skipping ids already stored, and adds the new ones to
+/// their executions' totals in the same transaction. Returns how many were new.
 pub(in crate::storage) fn insert(
     conn: &Connection,
     rows: &[NewTestResult],
 ) -> rusqlite::Result<usize> {
     let mut stmt = conn.prepare_cached(INSERT)?;
     let mut inserted = 0;
+    // (execution, passed, failed, errors, cost); executions per batch are few.
+    let mut totals: Vec<(i64, (i64, i64, i64, f64))> = Vec::new();
     for r in rows {
         bind(&mut stmt, r)?;
-        inserted += stmt.raw_execute()?;
+        if stmt.raw_execute()? == 0 {
+            continue; // already stored: a job re-run after a crash
+        }
+        inserted += 1;
+        let t = match totals.iter_mut().find(|(e, _)| *e == r.execution_id) {
+            Some((_, t)) => t,
+            None => {
+                totals.push((r.execution_id, (0, 0, 0, 0.0)));
+                &mut totals.last_mut().expect("just pushed").1
+            }
+        };
+        match (r.passed, r.failure_reason) {
+            (true, _) => t.0 += 1,
+            (false, 2) => t.2 += 1,
+            (false, _) => t.1 += 1,
+        }
+        t.3 += r.cost_usd;
+    }
+    for (execution, t) in totals {
+        super::executions::add_counts(conn, execution, t)?;
     }
     Ok(inserted)
 }
@@ -111,4 +133,120 @@ pub(in crate::storage) fn counts(
             passed: r.get(1)?,
         })
     })
+}
+
+/// Which results to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultFilter {
+    /// Passed (failure reason 0).
+    Passed,
+    /// Failed an assertion (1).
+    Failed,
+    /// The provider call failed (2).
+    Error,
+}
+
+impl ResultFilter {
+    fn failure_reason(self) -> i64 {
+        match self {
+            ResultFilter::Passed => 0,
+            ResultFilter::Failed => 1,
+            ResultFilter::Error => 2,
+        }
+    }
+}
+
+/// A stored result, with its job's provider index.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultRecord {
+    /// Id (= job id).
+    pub id: i64,
+    /// Execution.
+    pub execution_id: i64,
+    /// Prompt index.
+    pub prompt_idx: i64,
+    /// Provider index in the suite.
+    pub provider_idx: i64,
+    /// Test index.
+    pub test_idx: i64,
+    /// Provider id.
+    pub provider: String,
+    /// Model.
+    pub model: String,
+    /// Passed.
+    pub passed: bool,
+    /// Score.
+    pub score: f64,
+    /// 0 none, 1 assertion, 2 error.
+    pub failure_reason: u8,
+    /// Provider latency, ms.
+    pub latency_ms: i64,
+    /// Prompt tokens.
+    pub input_tokens: i64,
+    /// Completion tokens.
+    pub output_tokens: i64,
+    /// US dollars.
+    pub cost_usd: f64,
+    /// Served from the response cache.
+    pub cached: bool,
+    /// The output.
+    pub output: Option<String>,
+    /// The error or first failing reason.
+    pub error: Option<String>,
+    /// Grading result JSON.
+    pub grading: Option<String>,
+    /// Graded at, unix ms.
+    pub created_at: i64,
+}
+
+/// Results of ids `first..end` (one execution's jobs), in job order.
+pub(in crate::storage) fn list(
+    conn: &Connection,
+    (execution, first, end): (i64, i64, i64),
+    filter: Option<ResultFilter>,
+    limit: i64,
+    offset: i64,
+) -> rusqlite::Result<(Vec<ResultRecord>, i64)> {
+    let reason = filter.map(ResultFilter::failure_reason);
+    let total = conn
+        .prepare_cached(
+            "SELECT count(*) FROM test_results WHERE id >= ?1 AND id < ?2 AND execution_id = ?3
+               AND (?4 IS NULL OR failure_reason = ?4)",
+        )?
+        .query_row(params![first, end, execution, reason], |r| r.get(0))?;
+    let rows = conn
+        .prepare_cached(
+            "SELECT r.id, r.execution_id, r.prompt_idx, coalesce(j.provider_idx, 0), r.test_idx, r.provider,
+                    r.model, r.passed, r.score, r.failure_reason, r.execution_time_ms, r.input_tokens,
+                    r.output_tokens, r.cost_usd, r.cached, r.output, r.error, r.grading, r.created_at
+             FROM test_results r LEFT JOIN jobs j ON j.id = r.id
+             WHERE r.id >= ?1 AND r.id < ?2 AND r.execution_id = ?3 AND (?4 IS NULL OR r.failure_reason = ?4)
+             ORDER BY r.id LIMIT ?5 OFFSET ?6",
+        )?
+        .query_map(params![first, end, execution, reason, limit, offset], |r| {
+            Ok(ResultRecord {
+                id: r.get(0)?,
+                execution_id: r.get(1)?,
+                prompt_idx: r.get(2)?,
+                provider_idx: r.get(3)?,
+                test_idx: r.get(4)?,
+                provider: r.get(5)?,
+                model: r.get(6)?,
+                passed: r.get(7)?,
+                score: r.get(8)?,
+                failure_reason: r.get(9)?,
+                latency_ms: r.get(10)?,
+                input_tokens: r.get(11)?,
+                output_tokens: r.get(12)?,
+                cost_usd: r.get(13)?,
+                cached: r.get(14)?,
+                output: r.get(15)?,
+                error: r.get(16)?,
+                grading: r.get(17)?,
+                created_at: r.get(18)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((rows, total))
 }

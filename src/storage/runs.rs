@@ -1,0 +1,143 @@
+//! Storage methods for suites, executions, jobs and results: what the test
+//! queue and the API read and write.
+
+use super::queries::{executions, results, suites};
+use super::{
+    ExecutionRecord, ExecutionStatus, JobSpec, NewExecution, NewSuite, PendingJob, ResultFilter,
+    ResultRecord, Storage, StorageError, SuiteRecord, now_ms, op,
+};
+
+impl Storage {
+    /// Stores a suite and its prompts and test cases; returns its id.
+    pub async fn create_suite(&self, suite: NewSuite) -> Result<i64, StorageError> {
+        let now = now_ms();
+        self.inner
+            .writer
+            .call(op::CREATE_SUITE, move |c| suites::insert(c, &suite, now))
+            .await
+    }
+
+    /// A stored suite (with its source) and its JSON document.
+    pub async fn get_suite(&self, id: i64) -> Result<Option<(SuiteRecord, String)>, StorageError> {
+        self.inner
+            .readers
+            .run(op::GET_SUITE, move |c| suites::get(c, id))
+            .await
+    }
+
+    /// Stored suites, newest first, and how many there are.
+    pub async fn list_suites(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<SuiteRecord>, i64), StorageError> {
+        self.inner
+            .readers
+            .run(op::LIST_SUITES, move |c| suites::list(c, limit, offset))
+            .await
+    }
+
+    /// Creates an execution and persists all its jobs in one transaction,
+    /// before any runs. Returns the execution id and the first job id (job
+    /// `i` of `jobs` has id `first + i`).
+    pub async fn create_execution_with_jobs(
+        &self,
+        new: NewExecution,
+        jobs: Vec<JobSpec>,
+    ) -> Result<(i64, i64), StorageError> {
+        let now = now_ms();
+        self.inner
+            .writer
+            .call(super::op::CREATE_EXECUTION, move |c| {
+                executions::insert_with_jobs(c, &new, &jobs, now)
+            })
+            .await
+    }
+
+    /// One execution.
+    pub async fn get_execution(&self, id: i64) -> Result<Option<ExecutionRecord>, StorageError> {
+        self.inner
+            .readers
+            .run(op::GET_EXECUTION, move |c| executions::get(c, id))
+            .await
+    }
+
+    /// The suite document (JSON) an execution runs.
+    pub async fn execution_config(&self, id: i64) -> Result<Option<String>, StorageError> {
+        self.inner
+            .readers
+            .run(op::GET_EXECUTION, move |c| executions::config(c, id))
+            .await
+    }
+
+    /// Executions, newest first, optionally of one status, and how many.
+    pub async fn list_executions(
+        &self,
+        status: Option<ExecutionStatus>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<ExecutionRecord>, i64), StorageError> {
+        self.inner
+            .readers
+            .run(op::LIST_EXECUTIONS, move |c| {
+                executions::list(c, status, limit, offset)
+            })
+            .await
+    }
+
+    /// Executions that were pending or running: a restart resumes them.
+    pub async fn unfinished_executions(&self) -> Result<Vec<ExecutionRecord>, StorageError> {
+        self.inner
+            .readers
+            .run(op::LIST_EXECUTIONS, executions::unfinished)
+            .await
+    }
+
+    /// Jobs of an execution that have no result yet.
+    pub async fn pending_jobs(&self, execution: i64) -> Result<Vec<PendingJob>, StorageError> {
+        self.inner
+            .readers
+            .run(op::PENDING_JOBS, move |c| {
+                executions::pending_jobs(c, execution)
+            })
+            .await
+    }
+
+    /// Moves an execution to `status` (no-op once it is final). Cancelling
+    /// also marks its jobs without results cancelled. Returns whether it moved.
+    pub async fn set_execution_status(
+        &self,
+        id: i64,
+        status: ExecutionStatus,
+        error: Option<String>,
+    ) -> Result<bool, StorageError> {
+        let now = now_ms();
+        self.inner
+            .writer
+            .call(op::SET_STATUS, move |c| {
+                executions::set_status(c, id, status, error.as_deref(), now)
+            })
+            .await
+    }
+
+    /// One page of an execution's results, in job order, and how many match.
+    pub async fn list_results(
+        &self,
+        execution: &ExecutionRecord,
+        filter: Option<ResultFilter>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<ResultRecord>, i64), StorageError> {
+        let range = (
+            execution.id,
+            execution.first_job_id,
+            execution.first_job_id + execution.total,
+        );
+        self.inner
+            .readers
+            .run(op::LIST_RESULTS, move |c| {
+                results::list(c, range, filter, limit, offset)
+            })
+            .await
+    }
+}
