@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::queue::{QueueConfig, TestQueue};
 use crate::storage::Storage;
 
 /// How long in-flight requests, then background tasks, get to finish.
@@ -56,9 +57,21 @@ impl App {
             .context("storage start-up panicked")??;
         tracing::info!(path = %config.database_path.display(), "database ready");
 
+        let (tracker, token) = (TaskTracker::new(), CancellationToken::new());
+        let queue = TestQueue::start(
+            storage.clone(),
+            &metrics,
+            QueueConfig {
+                max_concurrency: config.max_concurrent_tests,
+                cache_ttl: config.cache_ttl,
+            },
+            tracker.clone(),
+            token.clone(),
+        );
         let state = AppState {
             metrics,
             health: Health::new(storage.clone()),
+            queue,
             api_token: config.api_token.clone().map(Arc::new),
         };
         Ok(Self {
@@ -66,8 +79,8 @@ impl App {
             addr,
             state,
             storage,
-            tracker: TaskTracker::new(),
-            token: CancellationToken::new(),
+            tracker,
+            token,
         })
     }
 
@@ -86,6 +99,11 @@ impl App {
         &self.state.metrics
     }
 
+    /// The test queue.
+    pub fn queue(&self) -> &TestQueue {
+        &self.state.queue
+    }
+
     /// Serves until `shutdown` resolves, then shuts down gracefully.
     pub async fn run(
         self,
@@ -100,6 +118,13 @@ impl App {
             token,
         } = self;
         tracker.spawn(refresh_statistics(storage.clone(), token.clone()));
+        let queue = state.queue.clone();
+        let recovering = queue.clone();
+        tracker.spawn(async move {
+            if let Err(e) = recovering.recover().await {
+                tracing::error!(error = %e, "resuming unfinished executions failed");
+            }
+        });
 
         let router = http::router(state);
         let server_token = token.clone();
@@ -115,6 +140,7 @@ impl App {
             ended = &mut server => {
                 // The server stopping by itself is an error; still flush storage.
                 token.cancel();
+                queue.close();
                 tracker.close();
                 tracker.wait().await;
                 storage.close().await;
@@ -127,6 +153,7 @@ impl App {
         }
 
         token.cancel();
+        queue.close();
         match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
             Ok(_) => tracing::info!("HTTP server stopped"),
             Err(_) => {

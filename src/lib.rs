@@ -31,6 +31,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod providers;
+pub mod queue;
 pub mod storage;
 pub mod suite;
 pub mod telemetry;

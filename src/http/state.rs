@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::ApiToken;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::queue::TestQueue;
 
 /// Handles shared by all requests.
 #[derive(Clone)]
@@ -13,6 +14,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Database health checks.
     pub health: Health,
+    /// Suites and executions.
+    pub queue: TestQueue,
     /// When set, the bearer token every protected route requires.
     pub api_token: Option<Arc<ApiToken>>,
 }

@@ -9,11 +9,13 @@
 mod cache;
 mod http;
 mod providers;
+mod queue;
 mod storage;
 
 pub use cache::CacheMetrics;
 pub use http::HttpMetrics;
 pub use providers::ProviderMetrics;
+pub use queue::QueueMetrics;
 pub use storage::StorageMetrics;
 
 use prometheus::core::Collector;
@@ -45,6 +47,8 @@ pub struct Metrics {
     pub cache: CacheMetrics,
     /// Provider calls.
     pub providers: ProviderMetrics,
+    /// The test queue.
+    pub queue: QueueMetrics,
 }
 
 impl Metrics {
@@ -73,6 +77,7 @@ impl Metrics {
             storage: StorageMetrics::new(&registry)?,
             cache: CacheMetrics::new(&registry)?,
             providers: ProviderMetrics::new(&registry)?,
+            queue: QueueMetrics::new(&registry)?,
             registry,
         })
     }
@@ -88,6 +93,38 @@ impl Metrics {
     /// The registry, for readers that need raw families (the monitor, tests).
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+}
+
+/// Label values taken from user configs (models, provider ids): the first
+/// `max` distinct values are kept, later ones become `other`, so a config
+/// cannot explode the series count.
+#[derive(Clone)]
+pub struct BoundedLabels {
+    seen: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    max: usize,
+}
+
+impl BoundedLabels {
+    /// Keeps up to `max` distinct values.
+    pub fn new(max: usize) -> Self {
+        Self {
+            seen: Default::default(),
+            max,
+        }
+    }
+
+    /// `value` itself, or `other` once `max` distinct values were seen.
+    pub fn get(&self, value: &str) -> String {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.contains(value) {
+            return value.to_owned();
+        }
+        if seen.len() < self.max {
+            seen.insert(value.to_owned());
+            return value.to_owned();
+        }
+        "other".to_owned()
     }
 }
 

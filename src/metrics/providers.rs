@@ -1,11 +1,8 @@
 //! Provider families: requests by outcome, latency, tokens, cost, cache.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-
 use prometheus::{CounterVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
-use super::{PROVIDER_BUCKETS, register};
+use super::{BoundedLabels, PROVIDER_BUCKETS, register};
 
 /// Distinct `model` label values kept; later ones are reported as `other`.
 const MAX_MODELS: usize = 64;
@@ -23,7 +20,7 @@ pub struct ProviderMetrics {
     pub cost: CounterVec,
     /// `promptgauge_provider_cache_lookups_total{result}`
     pub cache_lookups: IntCounterVec,
-    models: Arc<Mutex<HashSet<String>>>,
+    models: BoundedLabels,
 }
 
 impl ProviderMetrics {
@@ -81,7 +78,7 @@ impl ProviderMetrics {
                     &["result"],
                 )?,
             )?,
-            models: Arc::new(Mutex::new(HashSet::new())),
+            models: BoundedLabels::new(MAX_MODELS),
         };
         for result in ["hit", "miss"] {
             m.cache_lookups.with_label_values(&[result]);
@@ -89,19 +86,9 @@ impl ProviderMetrics {
         Ok(m)
     }
 
-    /// The `model` label for `model`: itself while fewer than 64 distinct
-    /// models were seen, else `other`, so user configs cannot explode the
-    /// series count.
+    /// The `model` label for `model` (`other` past 64 distinct models).
     pub fn model_label(&self, model: &str) -> String {
-        let mut seen = self.models.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.contains(model) {
-            return model.to_owned();
-        }
-        if seen.len() < MAX_MODELS {
-            seen.insert(model.to_owned());
-            return model.to_owned();
-        }
-        "other".to_owned()
+        self.models.get(model)
     }
 
     /// Creates a provider's series at zero, so ratios exist before errors.

@@ -87,7 +87,10 @@ impl Mock {
                 )
             })?;
         let c = &spec.config;
-        if let Some(k) = c.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        if let Some(k) = c
+            .keys()
+            .find(|k| !KEYS.contains(&k.as_str()) && !super::QUEUE_KEYS.contains(&k.as_str()))
+        {
             return Err(format!(
                 "unknown mock config key `{k}`; known: {}",
                 KEYS.join(", ")
@@ -137,7 +140,11 @@ impl Mock {
             output: string("output")?,
             finish_reason: string("finishReason")?.unwrap_or_else(|| "stop".to_owned()),
             pricing,
-            params: c.clone(),
+            params: c
+                .iter()
+                .filter(|(k, _)| !super::QUEUE_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             model,
         })

@@ -28,6 +28,15 @@ pub use pricing::{Pricing, price_for};
 
 use crate::suite::ProviderSpec;
 
+/// Provider config keys read by the test queue (concurrency, rate limits,
+/// retries); providers accept them and leave them out of requests.
+pub const QUEUE_KEYS: &[&str] = &[
+    "maxConcurrency",
+    "requestsPerMinute",
+    "tokensPerMinute",
+    "maxRetries",
+];
+
 /// A boxed, sendable future (the trait must be object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

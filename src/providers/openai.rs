@@ -120,7 +120,9 @@ impl OpenAi {
         };
         let params: Map<String, Value> = c
             .iter()
-            .filter(|(k, _)| !OWN_KEYS.contains(&k.as_str()))
+            .filter(|(k, _)| {
+                !OWN_KEYS.contains(&k.as_str()) && !super::QUEUE_KEYS.contains(&k.as_str())
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if params.contains_key("model") || params.contains_key("messages") {

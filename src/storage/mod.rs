@@ -131,6 +131,14 @@ impl Storage {
     /// (BENCHMARKS.md: 5,000-row calls from four producers, 75k rows/s into
     /// an empty table).
     pub async fn insert_results(&self, rows: Vec<NewTestResult>) -> Result<usize, StorageError> {
+        self.insert_results_shared(Arc::new(rows)).await
+    }
+
+    /// [`Storage::insert_results`] for rows the caller keeps (to retry).
+    pub async fn insert_results_shared(
+        &self,
+        rows: Arc<Vec<NewTestResult>>,
+    ) -> Result<usize, StorageError> {
         self.inner
             .writer
             .call(op::INSERT_RESULTS, move |c| {

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use crate::assertions::Assertion;
 use template::Templates;
 
-pub use parse::parse;
+pub use parse::{document, parse, parse_document};
 
 /// Largest suite document, in bytes.
 pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;

@@ -65,6 +65,11 @@ pub fn parse(
     format: Format,
     check_provider: &dyn Fn(&ProviderSpec) -> Vec<String>,
 ) -> Result<Loaded, SuiteError> {
+    parse_document(document(source, format)?, check_provider)
+}
+
+/// The document as JSON, checked for size and syntax only.
+pub fn document(source: &str, format: Format) -> Result<Value, SuiteError> {
     let fail = |message: String| SuiteError {
         problems: vec![Problem::new("", message)],
     };
@@ -74,19 +79,28 @@ pub fn parse(
             source.len()
         )));
     }
-    let doc: Value = match format {
+    match format {
         Format::Json => {
-            serde_json::from_str(source).map_err(|e| fail(format!("not valid JSON: {e}")))?
+            serde_json::from_str(source).map_err(|e| fail(format!("not valid JSON: {e}")))
         }
         Format::Yaml => {
-            crate::yaml::from_str(source).map_err(|e| fail(format!("not valid YAML: {e}")))?
+            crate::yaml::from_str(source).map_err(|e| fail(format!("not valid YAML: {e}")))
         }
-    };
+    }
+}
+
+/// Parses a suite from its JSON document (see [`document`]).
+pub fn parse_document(
+    doc: Value,
+    check_provider: &dyn Fn(&ProviderSpec) -> Vec<String>,
+) -> Result<Loaded, SuiteError> {
     let Value::Object(root) = doc else {
-        return Err(fail(format!(
-            "a suite must be a mapping of keys, got {}",
-            kind_of(&doc)
-        )));
+        return Err(SuiteError {
+            problems: vec![Problem::new(
+                "",
+                format!("a suite must be a mapping of keys, got {}", kind_of(&doc)),
+            )],
+        });
     };
 
     let mut r = Report::default();

@@ -1,0 +1,300 @@
+//! The test queue: runs executions (prompts x providers x tests) durably,
+//! concurrently and fairly, and records every result.
+//!
+//! - An execution's jobs are persisted before any runs ([`submit`]); a
+//!   result's id is its job's, so a job re-run after a crash stores once,
+//!   and a restart resumes what has no result ([`TestQueue::recover`]).
+//! - Per provider, a lane holds an adaptive (AIMD) concurrency limit, a
+//!   circuit breaker and optional rate limits; waiting jobs are served by
+//!   priority, then in arrival order, so executions take turns.
+//! - Results leave through the sink in batches, with the execution totals
+//!   in the same transaction; nothing accumulates per result in memory.
+//!
+//! [`submit`]: TestQueue::submit
+
+mod breaker;
+mod dispatch;
+mod job;
+mod lane;
+mod limiter;
+mod rate;
+mod retry;
+mod run;
+mod sink;
+mod submit;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus::IntCounter;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use lane::LaneSettings;
+pub use run::Progress;
+pub use submit::{SubmitRequest, Submitted, SuiteSource};
+
+use crate::cache::TtlCache;
+use crate::metrics::Metrics;
+use crate::providers::Client;
+use crate::storage::{ExecutionRecord, ExecutionStatus, Storage, StorageError};
+use crate::suite::{ProviderSpec, SuiteError};
+use lane::Lane;
+use run::Run;
+use sink::Finished;
+
+/// How long a parsed stored suite is kept (`CACHE_TTL` overrides).
+const SUITE_CACHE_TTL: Duration = Duration::from_secs(600);
+/// Parsed stored suites kept at most.
+const SUITE_CACHE_SIZE: usize = 256;
+
+/// What can go wrong, named by what happened.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// No stored suite with that id.
+    #[error("suite {0} not found")]
+    SuiteNotFound(i64),
+    /// No execution with that id.
+    #[error("execution {0} not found")]
+    NotFound(i64),
+    /// The suite cannot run.
+    #[error("{0}")]
+    InvalidSuite(SuiteError),
+    /// The request itself is wrong (unknown provider filter, ...).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The execution already ended.
+    #[error("execution {id} is already {}", status.as_str())]
+    AlreadyFinished {
+        /// The execution.
+        id: i64,
+        /// How it ended.
+        status: ExecutionStatus,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The service is shutting down.
+    #[error("the test queue is shutting down")]
+    ShuttingDown,
+}
+
+/// Queue settings.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueConfig {
+    /// Starting (and highest) concurrency per provider (`MAX_CONCURRENT_TESTS`).
+    pub max_concurrency: usize,
+    /// Time to live of cached parsed suites (`CACHE_TTL`).
+    pub cache_ttl: Option<Duration>,
+}
+
+/// The test queue service. Cheap to clone.
+#[derive(Clone)]
+pub struct TestQueue {
+    shared: Arc<Shared>,
+}
+
+/// State shared by the queue's handles and tasks.
+pub(crate) struct Shared {
+    storage: Storage,
+    client: Client,
+    metrics: crate::metrics::QueueMetrics,
+    config: QueueConfig,
+    runs: Mutex<HashMap<i64, Arc<Run>>>,
+    lanes: Mutex<HashMap<String, Arc<Lane>>>,
+    sink: Mutex<Option<mpsc::Sender<Finished>>>,
+    suites: TtlCache<i64, Arc<submit::Prepared>>,
+    tracker: TaskTracker,
+    token: CancellationToken,
+    runs_passed: IntCounter,
+    runs_failed: IntCounter,
+    runs_error: IntCounter,
+    runs_cancelled: IntCounter,
+}
+
+/// Checks a provider spec: the provider's own config and the queue's keys.
+pub fn check_provider(spec: &ProviderSpec) -> Vec<String> {
+    let mut problems = crate::providers::check(spec);
+    if let Err(e) = LaneSettings::from_config(&spec.config) {
+        problems.push(e);
+    }
+    problems
+}
+
+impl TestQueue {
+    /// Starts the queue's sink on `tracker`; stops dispatching when `token`
+    /// is cancelled.
+    pub fn start(
+        storage: Storage,
+        metrics: &Metrics,
+        config: QueueConfig,
+        tracker: TaskTracker,
+        token: CancellationToken,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(sink::CHANNEL);
+        let q = &metrics.queue;
+        let shared = Arc::new(Shared {
+            client: Client::new(storage.clone(), metrics.providers.clone()),
+            storage,
+            metrics: q.clone(),
+            config,
+            runs: Mutex::new(HashMap::new()),
+            lanes: Mutex::new(HashMap::new()),
+            sink: Mutex::new(Some(tx)),
+            suites: TtlCache::new(
+                "suites",
+                SUITE_CACHE_SIZE,
+                config.cache_ttl.unwrap_or(SUITE_CACHE_TTL),
+                &metrics.cache,
+            ),
+            tracker: tracker.clone(),
+            token,
+            runs_passed: q.runs.with_label_values(&["passed"]),
+            runs_failed: q.runs.with_label_values(&["failed"]),
+            runs_error: q.runs.with_label_values(&["error"]),
+            runs_cancelled: q.runs.with_label_values(&["cancelled"]),
+        });
+        tracker.spawn(sink::run(shared.clone(), rx));
+        Self { shared }
+    }
+
+    /// Resumes executions a previous process left unfinished: their jobs
+    /// without a result run now; finished ones are never run again.
+    pub async fn recover(&self) -> Result<usize, QueueError> {
+        let unfinished = self.shared.storage.unfinished_executions().await?;
+        let mut resumed = 0;
+        for record in unfinished {
+            match self.shared.resume(&record).await {
+                Ok(()) => resumed += 1,
+                Err(e) => {
+                    tracing::error!(execution = record.id, error = %e, "cannot resume execution");
+                    self.shared
+                        .storage
+                        .set_execution_status(
+                            record.id,
+                            ExecutionStatus::Failed,
+                            Some(format!("cannot resume: {e}")),
+                        )
+                        .await?;
+                }
+            }
+        }
+        if resumed > 0 {
+            tracing::info!(resumed, "resumed unfinished executions");
+        }
+        Ok(resumed)
+    }
+
+    /// Live progress of an execution running in this process.
+    pub fn progress(&self, id: i64) -> Option<Progress> {
+        let runs = self.shared.runs.lock().unwrap_or_else(|p| p.into_inner());
+        runs.get(&id).map(|r| r.progress())
+    }
+
+    /// Cancels an execution: pending jobs are dropped, running ones
+    /// aborted, finished results kept.
+    pub async fn cancel(&self, id: i64) -> Result<ExecutionRecord, QueueError> {
+        let run = {
+            let runs = self.shared.runs.lock().unwrap_or_else(|p| p.into_inner());
+            runs.get(&id).cloned()
+        };
+        if let Some(run) = run {
+            run.cancel.cancel();
+            let dropped = run.drop_pending();
+            self.shared.metrics.queue_length.sub(dropped as i64);
+            self.shared.runs_cancelled.inc_by(dropped);
+            self.shared.forget(id);
+        }
+        let record = self
+            .shared
+            .storage
+            .get_execution(id)
+            .await?
+            .ok_or(QueueError::NotFound(id))?;
+        if record.status.is_final() {
+            if record.status == ExecutionStatus::Cancelled {
+                return Ok(record);
+            }
+            return Err(QueueError::AlreadyFinished {
+                id,
+                status: record.status,
+            });
+        }
+        self.shared
+            .storage
+            .set_execution_status(id, ExecutionStatus::Cancelled, None)
+            .await?;
+        self.shared
+            .storage
+            .get_execution(id)
+            .await?
+            .ok_or(QueueError::NotFound(id))
+    }
+
+    /// Stops dispatching and lets the sink end once running jobs stored
+    /// their results. The app's token must be cancelled too.
+    pub fn close(&self) {
+        self.shared
+            .sink
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+
+    /// The storage the queue writes to.
+    pub fn storage(&self) -> &Storage {
+        &self.shared.storage
+    }
+}
+
+impl Shared {
+    /// Removes a run from the live set.
+    fn forget(&self, id: i64) {
+        let removed = self
+            .runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        if removed.is_some() {
+            self.metrics.executions_running.dec();
+        }
+    }
+
+    /// Marks a run whose every job is stored as completed.
+    async fn finish(&self, run: &Run) {
+        if run.cancel.is_cancelled() {
+            return;
+        }
+        self.forget(run.id);
+        if let Err(e) = self
+            .storage
+            .set_execution_status(run.id, ExecutionStatus::Completed, None)
+            .await
+        {
+            tracing::error!(execution = run.id, error = %e, "cannot mark execution completed");
+        }
+    }
+
+    /// The lane for a provider, shared by every execution that calls it.
+    fn lane(&self, key: String, label: &str, settings: LaneSettings) -> Arc<Lane> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        lanes
+            .entry(key)
+            .or_insert_with(|| {
+                let lane = Arc::new(Lane::new(
+                    label.to_owned(),
+                    self.config.max_concurrency,
+                    settings,
+                ));
+                self.metrics
+                    .concurrency_limit
+                    .with_label_values(&[label])
+                    .set(lane.limit.limit() as i64);
+                self.metrics.circuit_open.with_label_values(&[label]).set(0);
+                lane
+            })
+            .clone()
+    }
+}

@@ -1,0 +1,164 @@
+//! One execution in memory while it runs: its suite and providers, the jobs
+//! not yet started (one queue per provider), counters, and its cancel token.
+//! Only ids and indices are held per job, so memory stays small however
+//! many results stream through.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::lane::Lane;
+use crate::providers::Provider;
+use crate::storage::{PendingJob, Priority};
+use crate::suite::Suite;
+
+/// A running execution.
+pub(super) struct Run {
+    pub(super) id: i64,
+    pub(super) suite: Arc<Suite>,
+    pub(super) providers: Vec<Arc<dyn Provider>>,
+    pub(super) lanes: Vec<Arc<Lane>>,
+    pub(super) priority: Priority,
+    pub(super) use_cache: bool,
+    /// The execution's own concurrency ceiling.
+    pub(super) slots: Arc<Semaphore>,
+    pub(super) cancel: CancellationToken,
+    /// Jobs not started, per provider index.
+    pending: Mutex<Vec<VecDeque<PendingJob>>>,
+    /// Jobs this process will run (pending at start).
+    pub(super) to_run: u64,
+    pub(super) started: AtomicU64,
+    /// Results persisted.
+    pub(super) finished: AtomicU64,
+    pub(super) passed: AtomicU64,
+    pub(super) failed: AtomicU64,
+    pub(super) errors: AtomicU64,
+    /// Jobs already done before this process started (resumed executions).
+    pub(super) done_before: u64,
+    pub(super) total: u64,
+    pub(super) began: Instant,
+}
+
+/// A live view of an execution, for APIs and progress displays.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Progress {
+    /// Jobs in all.
+    pub total: u64,
+    /// Results stored.
+    pub completed: u64,
+    /// Passed.
+    pub passed: u64,
+    /// Failed an assertion.
+    pub failed: u64,
+    /// Provider errors.
+    pub errors: u64,
+    /// Started, not yet stored.
+    pub running: u64,
+    /// Not started.
+    pub pending: u64,
+    /// Results per second since this process started the execution.
+    pub rate_per_sec: f64,
+    /// Estimated seconds to go at that rate.
+    pub eta_seconds: Option<f64>,
+    /// Why jobs wait right now (rate limit, circuit breaker), if they do.
+    pub waiting: Option<String>,
+}
+
+impl Run {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        id: i64,
+        suite: Arc<Suite>,
+        providers: Vec<Arc<dyn Provider>>,
+        lanes: Vec<Arc<Lane>>,
+        (priority, use_cache, max_concurrency): (Priority, bool, usize),
+        jobs: Vec<PendingJob>,
+        total: u64,
+    ) -> Self {
+        let mut pending: Vec<VecDeque<PendingJob>> = vec![VecDeque::new(); providers.len()];
+        let to_run = jobs.len() as u64;
+        for job in jobs {
+            if let Some(q) = pending.get_mut(job.spec.provider_idx as usize) {
+                q.push_back(job);
+            }
+        }
+        Self {
+            id,
+            suite,
+            providers,
+            lanes,
+            priority,
+            use_cache,
+            slots: Arc::new(Semaphore::new(max_concurrency.max(1))),
+            cancel: CancellationToken::new(),
+            pending: Mutex::new(pending),
+            to_run,
+            started: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            passed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            done_before: total - to_run,
+            total,
+            began: Instant::now(),
+        }
+    }
+
+    /// The next job for provider `idx`.
+    pub(super) fn next_job(&self, idx: usize) -> Option<PendingJob> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(idx)?
+            .pop_front()
+    }
+
+    /// Drops every job not started; returns how many.
+    pub(super) fn drop_pending(&self) -> u64 {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let n: usize = pending.iter().map(VecDeque::len).sum();
+        pending.iter_mut().for_each(VecDeque::clear);
+        n as u64
+    }
+
+    /// Jobs not started.
+    pub(super) fn pending_len(&self) -> u64 {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.iter().map(VecDeque::len).sum::<usize>() as u64
+    }
+
+    /// Whether every job this process runs has its result stored.
+    pub(super) fn is_done(&self) -> bool {
+        self.finished.load(Ordering::Acquire) >= self.to_run
+    }
+
+    pub(super) fn progress(&self) -> Progress {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let finished = load(&self.finished);
+        let started = load(&self.started);
+        let elapsed = self.began.elapsed().as_secs_f64();
+        let rate = if elapsed > 0.0 {
+            finished as f64 / elapsed
+        } else {
+            0.0
+        };
+        let left = self.to_run.saturating_sub(finished);
+        Progress {
+            total: self.total,
+            completed: self.done_before + finished,
+            passed: load(&self.passed),
+            failed: load(&self.failed),
+            errors: load(&self.errors),
+            running: started.saturating_sub(finished),
+            pending: self.pending_len(),
+            rate_per_sec: rate,
+            eta_seconds: (rate > 0.0).then(|| left as f64 / rate),
+            waiting: self.lanes.iter().find_map(|l| l.waiting()),
+        }
+    }
+}

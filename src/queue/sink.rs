@@ -1,0 +1,124 @@
+//! The result sink: finished jobs stream in, leave in batches through the
+//! storage writer, and only then count as done.
+//!
+//! A batch is whatever arrived while the previous writes were in flight (up
+//! to [`MAX_BATCH`] rows), so batches grow with load, which is what keeps
+//! the writer fast (BENCHMARKS.md). Two writes may be in flight so the
+//! writer never idles between them. Memory is bounded by the channel.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::Shared;
+use super::run::Run;
+use crate::storage::{NewTestResult, Storage};
+
+/// Rows per write command at most.
+pub(super) const MAX_BATCH: usize = 5_000;
+/// Results waiting for the sink at most; job tasks wait beyond that.
+pub(super) const CHANNEL: usize = 20_000;
+/// Writes in flight at once.
+const WRITES_IN_FLIGHT: usize = 2;
+/// Attempts per batch before giving up (the jobs then rerun after a restart).
+const WRITE_ATTEMPTS: u32 = 5;
+
+/// A graded job on its way to storage.
+pub(super) struct Finished {
+    pub(super) result: NewTestResult,
+    pub(super) run: Arc<Run>,
+}
+
+/// What the sink must remember of a row once it left for storage.
+struct Outcome {
+    run: Arc<Run>,
+    passed: bool,
+    failure_reason: u8,
+}
+
+/// Runs until every sender is gone and everything received is written.
+pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Finished>) {
+    let mut writes: JoinSet<Option<Vec<Outcome>>> = JoinSet::new();
+    while let Some(first) = rx.recv().await {
+        let mut rows = Vec::with_capacity(MAX_BATCH.min(rx.len() + 1));
+        let mut outcomes = Vec::with_capacity(rows.capacity());
+        let mut next = Some(first);
+        while let Some(f) = next.take() {
+            outcomes.push(Outcome {
+                run: f.run,
+                passed: f.result.passed,
+                failure_reason: f.result.failure_reason,
+            });
+            rows.push(f.result);
+            if rows.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        while writes.len() >= WRITES_IN_FLIGHT {
+            if let Some(done) = writes.join_next().await {
+                settle(&shared, done.ok().flatten()).await;
+            }
+        }
+        writes.spawn(write(shared.storage.clone(), Arc::new(rows), outcomes));
+    }
+    while let Some(done) = writes.join_next().await {
+        settle(&shared, done.ok().flatten()).await;
+    }
+}
+
+/// Writes a batch, retrying storage hiccups; `None` if it could not.
+async fn write(
+    storage: Storage,
+    rows: Arc<Vec<NewTestResult>>,
+    outcomes: Vec<Outcome>,
+) -> Option<Vec<Outcome>> {
+    let mut attempt = 0;
+    loop {
+        match storage.insert_results_shared(rows.clone()).await {
+            Ok(_) => return Some(outcomes),
+            Err(e) => {
+                attempt += 1;
+                if attempt >= WRITE_ATTEMPTS {
+                    tracing::error!(error = %e, rows = rows.len(), "results not stored; their jobs will rerun after a restart");
+                    return None;
+                }
+                tracing::warn!(error = %e, attempt, "storing results failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+        }
+    }
+}
+
+/// Counts a stored batch and finishes executions that are done.
+async fn settle(shared: &Shared, batch: Option<Vec<Outcome>>) {
+    let Some(batch) = batch else { return };
+    let mut done: Vec<Arc<Run>> = Vec::new();
+    for f in batch {
+        let run = &f.run;
+        let counter = match (f.passed, f.failure_reason) {
+            (true, _) => {
+                shared.runs_passed.inc();
+                &run.passed
+            }
+            (false, 2) => {
+                shared.runs_error.inc();
+                &run.errors
+            }
+            (false, _) => {
+                shared.runs_failed.inc();
+                &run.failed
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        run.finished.fetch_add(1, Ordering::AcqRel);
+        if run.is_done() && !done.iter().any(|r| Arc::ptr_eq(r, run)) {
+            done.push(run.clone());
+        }
+    }
+    for run in done {
+        shared.finish(&run).await;
+    }
+}

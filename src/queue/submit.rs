@@ -1,0 +1,328 @@
+//! Creating executions: resolve the suite, pick providers, persist the
+//! jobs, start running; and resuming executions after a restart.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::run::Run;
+use super::{LaneSettings, QueueError, Shared, TestQueue, check_provider, dispatch};
+use crate::providers::{self, Provider};
+use crate::storage::{
+    ExecutionRecord, ExecutionStatus, JobSpec, NewExecution, PendingJob, Priority,
+};
+use crate::suite::{self, Format, Problem, Suite, SuiteError};
+
+/// Where the suite comes from.
+#[derive(Debug, Clone)]
+pub enum SuiteSource {
+    /// A stored suite.
+    Stored(i64),
+    /// A document sent with the request.
+    Inline {
+        /// The document.
+        source: String,
+        /// Its syntax.
+        format: Format,
+    },
+}
+
+/// A request to run a suite.
+#[derive(Debug, Clone)]
+pub struct SubmitRequest {
+    /// The suite.
+    pub suite: SuiteSource,
+    /// Only these providers (by id or label); all when `None`.
+    pub providers: Option<Vec<String>>,
+    /// The execution's concurrency ceiling (else the suite's
+    /// `evaluateOptions.maxConcurrency`, else the queue's).
+    pub max_concurrency: Option<u32>,
+    /// Scheduling priority.
+    pub priority: Priority,
+    /// Use the response cache (else the suite's `evaluateOptions.cache`, else yes).
+    pub use_cache: Option<bool>,
+}
+
+/// A created execution.
+#[derive(Debug, Clone, Serialize)]
+pub struct Submitted {
+    /// Its id.
+    pub id: i64,
+    /// Jobs (prompts x providers x tests).
+    pub total: u64,
+    /// What the suite parse ignored.
+    pub warnings: Vec<Problem>,
+}
+
+impl TestQueue {
+    /// Validates, persists every job, and starts running. Returns at once.
+    pub async fn submit(&self, req: SubmitRequest) -> Result<Submitted, QueueError> {
+        if self.shared.token.is_cancelled() {
+            return Err(QueueError::ShuttingDown);
+        }
+        let (prepared, suite_id) = self.prepare(&req).await?;
+        let Prepared {
+            doc,
+            suite,
+            warnings,
+        } = &*prepared;
+        let suite = suite.clone();
+        let max = req
+            .max_concurrency
+            .or(suite.max_concurrency)
+            .map_or(self.shared.config.max_concurrency, |m| m as usize);
+        let use_cache = req.use_cache.or(suite.use_cache).unwrap_or(true);
+        let specs = job_specs(&suite);
+        let total = specs.len() as u64;
+        let new = NewExecution {
+            suite_id,
+            config: doc.to_string(),
+            priority: req.priority,
+            max_concurrency: Some(max as u32),
+            use_cache,
+            total: total as i64,
+        };
+        let providers = build_providers(&suite)?;
+        let (id, first) = self
+            .shared
+            .storage
+            .create_execution_with_jobs(new, specs.clone())
+            .await?;
+        let jobs = specs
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| PendingJob {
+                id: first + i as i64,
+                spec,
+            })
+            .collect();
+        self.shared
+            .start(
+                id,
+                suite,
+                providers,
+                (req.priority, use_cache, max),
+                jobs,
+                total,
+            )
+            .await?;
+        Ok(Submitted {
+            id,
+            total,
+            warnings: warnings.clone(),
+        })
+    }
+
+    /// The parsed suite for a request: stored suites run without a provider
+    /// filter come from the cache, so repeated runs do not re-read them.
+    async fn prepare(
+        &self,
+        req: &SubmitRequest,
+    ) -> Result<(Arc<Prepared>, Option<i64>), QueueError> {
+        match (&req.suite, &req.providers) {
+            (SuiteSource::Stored(id), None) => {
+                let storage = &self.shared.storage;
+                let prepared = self
+                    .shared
+                    .suites
+                    .get_or_try_insert_with(id, async {
+                        prepare(stored_doc(storage, *id).await?, None).map(Arc::new)
+                    })
+                    .await?;
+                Ok((prepared, Some(*id)))
+            }
+            (SuiteSource::Stored(id), filter) => {
+                let doc = stored_doc(&self.shared.storage, *id).await?;
+                Ok((Arc::new(prepare(doc, filter.as_deref())?), Some(*id)))
+            }
+            (SuiteSource::Inline { source, format }, filter) => {
+                let doc = suite::document(source, *format).map_err(QueueError::InvalidSuite)?;
+                Ok((Arc::new(prepare(doc, filter.as_deref())?), None))
+            }
+        }
+    }
+}
+
+/// A suite ready to run, and the document it came from.
+pub(super) struct Prepared {
+    doc: Value,
+    suite: Arc<Suite>,
+    warnings: Vec<Problem>,
+}
+
+fn prepare(doc: Value, providers: Option<&[String]>) -> Result<Prepared, QueueError> {
+    let doc = select_providers(doc, providers)?;
+    let loaded =
+        suite::parse_document(doc.clone(), &check_provider).map_err(QueueError::InvalidSuite)?;
+    Ok(Prepared {
+        doc,
+        suite: Arc::new(loaded.suite),
+        warnings: loaded.warnings,
+    })
+}
+
+async fn stored_doc(storage: &crate::storage::Storage, id: i64) -> Result<Value, QueueError> {
+    let (_, config) = storage
+        .get_suite(id)
+        .await?
+        .ok_or(QueueError::SuiteNotFound(id))?;
+    serde_json::from_str(&config)
+        .map_err(|e| QueueError::InvalidRequest(format!("stored suite {id} is unreadable: {e}")))
+}
+
+impl Shared {
+    /// Registers a run and starts its dispatchers.
+    pub(super) async fn start(
+        self: &Arc<Self>,
+        id: i64,
+        suite: Arc<Suite>,
+        providers: Vec<Arc<dyn Provider>>,
+        options: (Priority, bool, usize),
+        jobs: Vec<PendingJob>,
+        total: u64,
+    ) -> Result<(), QueueError> {
+        let lanes = suite
+            .providers
+            .iter()
+            .zip(&providers)
+            .map(|(spec, p)| {
+                let settings =
+                    LaneSettings::from_config(&spec.config).map_err(QueueError::InvalidRequest)?;
+                let label = self.metrics.providers.get(p.id());
+                Ok(self.lane(format!("{}|{}", p.id(), p.endpoint()), &label, settings))
+            })
+            .collect::<Result<Vec<_>, QueueError>>()?;
+        let run = Arc::new(Run::new(id, suite, providers, lanes, options, jobs, total));
+        self.storage
+            .set_execution_status(id, ExecutionStatus::Running, None)
+            .await?;
+        self.metrics.queue_length.add(run.to_run as i64);
+        self.metrics.executions_running.inc();
+        self.runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, run.clone());
+        if run.to_run == 0 {
+            self.finish(&run).await;
+            return Ok(());
+        }
+        for v in 0..run.providers.len() {
+            self.tracker
+                .spawn(dispatch::dispatch(self.clone(), run.clone(), v));
+        }
+        Ok(())
+    }
+
+    /// Restarts an execution from its stored suite and pending jobs.
+    pub(super) async fn resume(
+        self: &Arc<Self>,
+        record: &ExecutionRecord,
+    ) -> Result<(), QueueError> {
+        let config = self
+            .storage
+            .execution_config(record.id)
+            .await?
+            .ok_or(QueueError::NotFound(record.id))?;
+        let doc: Value =
+            serde_json::from_str(&config).map_err(|e| QueueError::InvalidRequest(e.to_string()))?;
+        let suite = Arc::new(
+            suite::parse_document(doc, &check_provider)
+                .map_err(QueueError::InvalidSuite)?
+                .suite,
+        );
+        let providers = build_providers(&suite)?;
+        let jobs = self.storage.pending_jobs(record.id).await?;
+        let max = record
+            .max_concurrency
+            .map_or(self.config.max_concurrency, |m| m as usize);
+        self.start(
+            record.id,
+            suite,
+            providers,
+            (record.priority, record.use_cache, max),
+            jobs,
+            record.total as u64,
+        )
+        .await
+    }
+}
+
+/// Test-major job order (as promptfoo runs them): each test, each prompt,
+/// each provider.
+fn job_specs(suite: &Suite) -> Vec<JobSpec> {
+    let mut jobs = Vec::with_capacity(suite.job_count());
+    for t in 0..suite.tests.len() {
+        for p in 0..suite.prompts.len() {
+            for v in 0..suite.providers.len() {
+                jobs.push(JobSpec {
+                    prompt_idx: p as u32,
+                    provider_idx: v as u32,
+                    test_idx: t as u32,
+                });
+            }
+        }
+    }
+    jobs
+}
+
+fn build_providers(suite: &Suite) -> Result<Vec<Arc<dyn Provider>>, QueueError> {
+    suite
+        .providers
+        .iter()
+        .map(|spec| providers::build(spec).map_err(QueueError::InvalidRequest))
+        .collect()
+}
+
+/// Keeps only the providers named (by id or label) in the document.
+fn select_providers(mut doc: Value, wanted: Option<&[String]>) -> Result<Value, QueueError> {
+    let Some(wanted) = wanted else { return Ok(doc) };
+    if wanted.is_empty() {
+        return Err(QueueError::InvalidRequest(
+            "`providers` must name at least one provider".into(),
+        ));
+    }
+    let entries: Vec<Value> = match doc.get("providers") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(other @ Value::String(_)) => vec![other.clone()],
+        _ => Vec::new(),
+    };
+    let name = |e: &Value| -> Vec<String> {
+        match e {
+            Value::String(id) => vec![id.clone()],
+            Value::Object(o) if o.contains_key("id") => ["id", "label"]
+                .iter()
+                .filter_map(|k| o.get(*k).and_then(Value::as_str).map(str::to_owned))
+                .collect(),
+            Value::Object(o) => o.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    };
+    let unknown: Vec<&String> = wanted
+        .iter()
+        .filter(|w| !entries.iter().any(|e| name(e).contains(w)))
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<String> = entries.iter().flat_map(name).collect();
+        return Err(QueueError::InvalidSuite(SuiteError {
+            problems: unknown
+                .into_iter()
+                .map(|u| {
+                    Problem::new(
+                        "providers",
+                        format!(
+                            "no provider named \"{u}\" in the suite (it has: {})",
+                            known.join(", ")
+                        ),
+                    )
+                })
+                .collect(),
+        }));
+    }
+    let kept: Vec<Value> = entries
+        .into_iter()
+        .filter(|e| name(e).iter().any(|n| wanted.contains(n)))
+        .collect();
+    doc["providers"] = Value::Array(kept);
+    Ok(doc)
+}
