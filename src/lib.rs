@@ -13,6 +13,7 @@
 //! - [`storage`] is the only place with SQL: a writer thread with group
 //!   commit, a read pool, embedded migrations.
 //! - [`health`] checks that the service can read and write its database.
+//! - [`cli`] is `promptgauge run`: a suite run embedded or on a server.
 //! - [`http`] is the only place that knows HTTP: router, auth, errors,
 //!   extractors, one file per resource under `http::routes`.
 //!
@@ -25,7 +26,9 @@
 pub mod app;
 pub mod assertions;
 pub mod cache;
+pub mod cli;
 pub mod config;
+pub mod export;
 pub mod hash;
 pub mod health;
 pub mod http;

@@ -1,12 +1,13 @@
 //! The `promptgauge` command: parses the command line, loads the
 //! configuration, and runs the chosen subcommand. It only wires.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use promptgauge::config::{Config, Overrides};
-use promptgauge::{App, storage, telemetry};
+use promptgauge::{App, cli, storage, telemetry};
 
 /// Runs LLM prompt test suites at scale; Prometheus-native.
 #[derive(Parser)]
@@ -24,6 +25,27 @@ enum Command {
     Serve,
     /// Apply pending database migrations and print the schema version.
     Migrate,
+    /// Run a suite and exit 0 (all passed), 100 (some failed) or 1 (error).
+    Run(RunCommand),
+}
+
+/// `promptgauge run` arguments.
+#[derive(Args)]
+struct RunCommand {
+    /// The suite file (promptfoo-style YAML or JSON).
+    suite: PathBuf,
+    /// Write every result to FILE: .json (promptfoo's shape), .jsonl or .csv. Repeatable.
+    #[arg(short, long = "output", value_name = "FILE")]
+    output: Vec<PathBuf>,
+    /// Submit to a promptgauge server (e.g. http://127.0.0.1:3001) instead of running here.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Tests in flight per provider for this execution.
+    #[arg(short = 'j', long = "max-concurrency", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_concurrency: Option<u32>,
+    /// Call the providers even when a cached response exists.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 /// Flags override the environment variable of the same name.
@@ -83,10 +105,15 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    telemetry::init(&config.log_filter);
-    let outcome = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    // `run` talks to a person through its progress line; only warnings
+    // interrupt it unless RUST_LOG asks for more.
+    let quiet = matches!(command, Command::Run(_)) && std::env::var_os("RUST_LOG").is_none();
+    telemetry::init(if quiet { "warn" } else { &config.log_filter });
+    let outcome = match command {
         Command::Serve => serve(config),
         Command::Migrate => migrate(&config),
+        Command::Run(args) => return run(args, &config),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,6 +133,27 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let app = App::build(config).await?;
         app.run(shutdown_signal()).await
     })
+}
+
+fn run(args: RunCommand, config: &Config) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("promptgauge: cannot start the async runtime: {e}");
+            return ExitCode::from(cli::EXIT_ERROR);
+        }
+    };
+    let args = cli::RunArgs {
+        suite: args.suite,
+        outputs: args.output,
+        server: args.server,
+        max_concurrency: args.max_concurrency,
+        no_cache: args.no_cache,
+    };
+    ExitCode::from(runtime.block_on(cli::run(args, config)))
 }
 
 fn migrate(config: &Config) -> anyhow::Result<()> {

@@ -11,7 +11,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::queue::QueueError;
 use crate::storage::StorageError;
+use crate::suite::Problem;
 
 /// An error response.
 #[derive(Debug)]
@@ -19,6 +21,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Every problem, each with its location, when there are several.
+    problems: Vec<Problem>,
 }
 
 impl ApiError {
@@ -28,6 +32,22 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// 422 listing every problem of the request.
+    pub fn invalid(code: &'static str, problems: Vec<Problem>) -> Self {
+        let message = problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            message,
+            problems,
         }
     }
 
@@ -78,7 +98,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if !self.problems.is_empty() {
+            error["problems"] = json!(self.problems);
+        }
+        let body = Json(json!({ "error": error }));
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
@@ -98,6 +122,25 @@ impl From<StorageError> for ApiError {
             }
             StorageError::Closed => Self::unavailable("the service is shutting down"),
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::SuiteNotFound(_) | QueueError::NotFound(_) => {
+                Self::not_found(e.to_string())
+            }
+            QueueError::InvalidSuite(s) => Self::invalid("invalid_suite", s.problems),
+            QueueError::InvalidRequest(m) => {
+                Self::invalid("invalid_request", vec![Problem::new("", m)])
+            }
+            QueueError::AlreadyFinished { .. } => {
+                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            QueueError::ShuttingDown => Self::unavailable(e.to_string()),
+            QueueError::Storage(s) => s.into(),
         }
     }
 }

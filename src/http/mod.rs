@@ -10,12 +10,13 @@ pub mod state;
 
 mod auth;
 mod layers;
+mod params;
 mod routes;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 
 pub use state::AppState;
 
@@ -32,8 +33,34 @@ const OPEN_ROUTES: &[&str] = &[METRICS, HEALTH];
 /// Builds the router with every route and layer.
 pub fn router(state: AppState) -> Router {
     let routes = Routes::new(&state)
-        .add("GET", METRICS, get(routes::metrics::show))
-        .add("GET", HEALTH, get(routes::health::show));
+        .add(&["GET"], METRICS, get(routes::metrics::show))
+        .add(&["GET"], HEALTH, get(routes::health::show))
+        .add(
+            &["GET", "POST"],
+            "/api/suites",
+            get(routes::suites::list).post(routes::suites::create),
+        )
+        .add(&["GET"], "/api/suites/{id}", get(routes::suites::show))
+        .add(
+            &["GET", "POST"],
+            "/api/executions",
+            get(routes::executions::list).post(routes::executions::create),
+        )
+        .add(
+            &["GET"],
+            "/api/executions/{id}",
+            get(routes::executions::show),
+        )
+        .add(
+            &["GET"],
+            "/api/executions/{id}/results",
+            get(routes::executions::results),
+        )
+        .add(
+            &["POST"],
+            "/api/executions/{id}/cancel",
+            post(routes::executions::cancel),
+        );
     // Layers run outermost-last: metrics see every response, auth runs
     // before the body is looked at.
     routes
@@ -62,8 +89,10 @@ impl<'a> Routes<'a> {
         }
     }
 
-    fn add(mut self, method: &str, path: &str, handler: MethodRouter<AppState>) -> Self {
-        self.state.metrics.http.preinit(method, path);
+    fn add(mut self, methods: &[&str], path: &str, handler: MethodRouter<AppState>) -> Self {
+        for method in methods {
+            self.state.metrics.http.preinit(method, path);
+        }
         self.router = self.router.route(path, handler);
         self
     }

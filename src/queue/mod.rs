@@ -12,6 +12,7 @@
 //!
 //! [`submit`]: TestQueue::submit
 
+mod api;
 mod breaker;
 mod dispatch;
 mod job;
@@ -32,6 +33,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use api::{ExecutionView, ExportStream, GroupView, Page, ResultView, StoredSuite};
 pub use lane::LaneSettings;
 pub use run::Progress;
 pub use submit::{SubmitRequest, Submitted, SuiteSource};

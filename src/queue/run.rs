@@ -46,6 +46,7 @@ pub(super) struct Run {
 
 /// A live view of an execution, for APIs and progress displays.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Progress {
     /// Jobs in all.
     pub total: u64,

@@ -42,7 +42,19 @@ struct Outcome {
 /// Runs until every sender is gone and everything received is written.
 pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Finished>) {
     let mut writes: JoinSet<Option<Vec<Outcome>>> = JoinSet::new();
-    while let Some(first) = rx.recv().await {
+    loop {
+        // Settle finished writes while waiting, or a quiet queue would hold
+        // its last results as "running" until the next one arrives.
+        let first = tokio::select! {
+            item = rx.recv() => match item {
+                Some(item) => item,
+                None => break,
+            },
+            Some(done) = writes.join_next(), if !writes.is_empty() => {
+                settle(&shared, done.ok().flatten()).await;
+                continue;
+            }
+        };
         let mut rows = Vec::with_capacity(MAX_BATCH.min(rx.len() + 1));
         let mut outcomes = Vec::with_capacity(rows.capacity());
         let mut next = Some(first);

@@ -27,7 +27,7 @@ pub use queries::executions::{
     ExecutionRecord, ExecutionStatus, JobSpec, NewExecution, PendingJob, Priority,
 };
 pub use queries::provider_cache::{CachedResponse, NewCacheEntry};
-pub use queries::results::{NewTestResult, ResultCounts, ResultFilter, ResultRecord};
+pub use queries::results::{GroupTotals, NewTestResult, ResultCounts, ResultFilter, ResultRecord};
 pub use queries::suites::{NewSuite, NewTestCase, SuiteRecord};
 
 use crate::metrics::StorageMetrics;

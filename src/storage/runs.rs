@@ -3,8 +3,8 @@
 
 use super::queries::{executions, results, suites};
 use super::{
-    ExecutionRecord, ExecutionStatus, JobSpec, NewExecution, NewSuite, PendingJob, ResultFilter,
-    ResultRecord, Storage, StorageError, SuiteRecord, now_ms, op,
+    ExecutionRecord, ExecutionStatus, GroupTotals, JobSpec, NewExecution, NewSuite, PendingJob,
+    ResultFilter, ResultRecord, Storage, StorageError, SuiteRecord, now_ms, op,
 };
 
 impl Storage {
@@ -138,6 +138,22 @@ impl Storage {
             .run(op::LIST_RESULTS, move |c| {
                 results::list(c, range, filter, limit, offset)
             })
+            .await
+    }
+
+    /// Totals per (prompt, provider) of an execution's results.
+    pub async fn group_totals(
+        &self,
+        execution: &ExecutionRecord,
+    ) -> Result<Vec<GroupTotals>, StorageError> {
+        let range = (
+            execution.id,
+            execution.first_job_id,
+            execution.first_job_id + execution.total,
+        );
+        self.inner
+            .readers
+            .run(op::LIST_RESULTS, move |c| results::group_totals(c, range))
             .await
     }
 }

@@ -1,8 +1,10 @@
 //! Handlers, one file per resource. Each extracts, calls one service
 //! method and maps its error; nothing else.
 
+pub(super) mod executions;
 pub(super) mod health;
 pub(super) mod metrics;
+pub(super) mod suites;
 
 use axum::http::{Method, Uri};
 

@@ -125,6 +125,7 @@ pub struct PendingJob {
 
 /// An execution as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ExecutionRecord {
     /// Id.
     pub id: i64,

@@ -159,6 +159,7 @@ impl ResultFilter {
 
 /// A stored result, with its job's provider index.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ResultRecord {
     /// Id (= job id).
     pub id: i64,
@@ -194,7 +195,8 @@ pub struct ResultRecord {
     pub output: Option<String>,
     /// The error or first failing reason.
     pub error: Option<String>,
-    /// Grading result JSON.
+    /// Grading result JSON (served parsed, as `gradingResult`).
+    #[serde(skip)]
     pub grading: Option<String>,
     /// Graded at, unix ms.
     pub created_at: i64,
@@ -249,4 +251,67 @@ pub(in crate::storage) fn list(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok((rows, total))
+}
+
+/// Totals of one (prompt, provider) pair of an execution.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupTotals {
+    /// Prompt index.
+    pub prompt_idx: i64,
+    /// Provider index.
+    pub provider_idx: i64,
+    /// Results.
+    pub count: i64,
+    /// Passed.
+    pub passed: i64,
+    /// Failed an assertion.
+    pub failed: i64,
+    /// Provider errors.
+    pub errors: i64,
+    /// Sum of scores (promptfoo's `metrics.score`).
+    pub score_sum: f64,
+    /// Sum of latencies, ms.
+    pub latency_ms: i64,
+    /// Prompt tokens.
+    pub input_tokens: i64,
+    /// Completion tokens.
+    pub output_tokens: i64,
+    /// Served from the cache.
+    pub cached: i64,
+    /// US dollars.
+    pub cost_usd: f64,
+}
+
+/// Totals per (prompt, provider) of ids `first..end`.
+pub(in crate::storage) fn group_totals(
+    conn: &Connection,
+    (execution, first, end): (i64, i64, i64),
+) -> rusqlite::Result<Vec<GroupTotals>> {
+    conn.prepare_cached(
+        "SELECT r.prompt_idx, coalesce(j.provider_idx, 0), count(*), sum(r.passed),
+                sum(r.failure_reason = 1), sum(r.failure_reason = 2), sum(r.score),
+                sum(r.execution_time_ms), sum(r.input_tokens), sum(r.output_tokens), sum(r.cached),
+                sum(r.cost_usd)
+         FROM test_results r LEFT JOIN jobs j ON j.id = r.id
+         WHERE r.id >= ?1 AND r.id < ?2 AND r.execution_id = ?3
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    )?
+    .query_map(params![first, end, execution], |r| {
+        Ok(GroupTotals {
+            prompt_idx: r.get(0)?,
+            provider_idx: r.get(1)?,
+            count: r.get(2)?,
+            passed: r.get(3)?,
+            failed: r.get(4)?,
+            errors: r.get(5)?,
+            score_sum: r.get(6)?,
+            latency_ms: r.get(7)?,
+            input_tokens: r.get(8)?,
+            output_tokens: r.get(9)?,
+            cached: r.get(10)?,
+            cost_usd: r.get(11)?,
+        })
+    })?
+    .collect()
 }

@@ -41,6 +41,7 @@ pub struct NewTestCase {
 
 /// A stored suite.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SuiteRecord {
     /// Id.
     pub id: i64,
