@@ -36,6 +36,7 @@ pub struct App {
     storage: Storage,
     tracker: TaskTracker,
     token: CancellationToken,
+    demo: bool,
 }
 
 impl App {
@@ -81,7 +82,14 @@ impl App {
             storage,
             tracker,
             token,
+            demo: false,
         })
+    }
+
+    /// Runs the example workload of [`crate::demo`] while serving.
+    pub fn with_demo(mut self) -> Self {
+        self.demo = true;
+        self
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -116,6 +124,7 @@ impl App {
             storage,
             tracker,
             token,
+            demo,
         } = self;
         tracker.spawn(refresh_statistics(storage.clone(), token.clone()));
         let queue = state.queue.clone();
@@ -125,6 +134,10 @@ impl App {
                 tracing::error!(error = %e, "resuming unfinished executions failed");
             }
         });
+
+        if demo {
+            tracker.spawn(crate::demo::run(queue.clone(), token.clone()));
+        }
 
         let router = http::router(state);
         let server_token = token.clone();

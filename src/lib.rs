@@ -7,6 +7,7 @@
 //!   listener, serves, and shuts down gracefully (HTTP first, the storage
 //!   writer last).
 //! - [`config`] reads environment variables and flags, validates them.
+//! - [`demo`] is the example workload of `serve --demo`.
 //! - [`telemetry`] installs the `tracing` subscriber.
 //! - [`metrics`] owns the one Prometheus registry and every metric family.
 //! - [`cache`] is the `TtlCache` every cache is built from.
@@ -28,6 +29,7 @@ pub mod assertions;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod export;
 pub mod hash;
 pub mod health;

@@ -22,11 +22,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API and /metrics (the default).
-    Serve,
+    Serve(ServeCommand),
     /// Apply pending database migrations and print the schema version.
     Migrate,
     /// Run a suite and exit 0 (all passed), 100 (some failed) or 1 (error).
     Run(RunCommand),
+}
+
+/// `promptgauge serve` arguments.
+#[derive(Args, Default)]
+struct ServeCommand {
+    /// Store the example suites and keep a gentle mock workload running.
+    #[arg(long)]
+    demo: bool,
 }
 
 /// `promptgauge run` arguments.
@@ -105,13 +113,15 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli
+        .command
+        .unwrap_or(Command::Serve(ServeCommand::default()));
     // `run` talks to a person through its progress line; only warnings
     // interrupt it unless RUST_LOG asks for more.
     let quiet = matches!(command, Command::Run(_)) && std::env::var_os("RUST_LOG").is_none();
     telemetry::init(if quiet { "warn" } else { &config.log_filter });
     let outcome = match command {
-        Command::Serve => serve(config),
+        Command::Serve(args) => serve(config, args.demo),
         Command::Migrate => migrate(&config),
         Command::Run(args) => return run(args, &config),
     };
@@ -124,13 +134,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
+fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let app = App::build(config).await?;
+        let mut app = App::build(config).await?;
+        if demo {
+            app = app.with_demo();
+        }
         app.run(shutdown_signal()).await
     })
 }

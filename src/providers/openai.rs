@@ -3,7 +3,9 @@
 //!
 //! Config: `apiBaseUrl` (else `OPENAI_BASE_URL`, else OpenAI's),
 //! `apiKeyEnv` (the variable holding the key; default `OPENAI_API_KEY`;
-//! promptfoo's `apiKeyEnvar` also works), `timeoutMs` (default 60000),
+//! promptfoo's `apiKeyEnvar` also works), `apiKeyRequired` (default true;
+//! false for local servers such as Ollama or llama.cpp, which then get no
+//! `Authorization` header when the variable is unset), `timeoutMs` (default 60000),
 //! `pricing`; every other key (`temperature`, `max_tokens`, ...) is sent as
 //! a request parameter. A key written into the config (`apiKey`) is refused:
 //! keys live in the environment, are read once, sent only in the
@@ -34,6 +36,7 @@ const OWN_KEYS: &[&str] = &[
     "apiBaseUrl",
     "apiKeyEnv",
     "apiKeyEnvar",
+    "apiKeyRequired",
     "timeoutMs",
     "pricing",
 ];
@@ -54,6 +57,7 @@ pub struct OpenAi {
     url: String,
     key_env: String,
     key: Option<ApiKey>,
+    key_required: bool,
     timeout: Duration,
     params: Map<String, Value>,
     pricing: Option<Pricing>,
@@ -109,6 +113,11 @@ impl OpenAi {
             None => string("apiKeyEnvar")?.unwrap_or_else(|| DEFAULT_KEY_ENV.to_owned()),
         };
         let key = env(&key_env).filter(|k| !k.is_empty()).map(ApiKey);
+        let key_required = match c.get("apiKeyRequired") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err("config.apiKeyRequired must be true or false".to_owned()),
+        };
         let timeout = match config_f64(c, "timeoutMs")? {
             Some(ms) if ms > 0.0 && ms <= 3_600_000.0 => Duration::from_millis(ms as u64),
             Some(ms) => {
@@ -143,6 +152,7 @@ impl OpenAi {
             model,
             key_env,
             key,
+            key_required,
             timeout,
             params,
             http,
@@ -150,28 +160,28 @@ impl OpenAi {
     }
 
     async fn call(&self, prompt: &str) -> Result<Completion, ProviderError> {
-        let key = self
-            .key
-            .as_ref()
-            .ok_or_else(|| ProviderError::MissingApiKey {
+        if self.key.is_none() && self.key_required {
+            return Err(ProviderError::MissingApiKey {
                 env: self.key_env.clone(),
-            })?;
+            });
+        }
         let mut body = json!({"model": self.model, "messages": messages(prompt)});
         if let Some(obj) = body.as_object_mut() {
             obj.extend(self.params.clone());
         }
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.0)).map_err(|_| {
-            ProviderError::BadRequest {
-                status: 0,
-                message: format!("the key in {} is not a valid header value", self.key_env),
-            }
-        })?;
-        auth.set_sensitive(true);
+        let mut request = self.http.post(&self.url);
+        if let Some(key) = &self.key {
+            let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.0)).map_err(|_| {
+                ProviderError::BadRequest {
+                    status: 0,
+                    message: format!("the key in {} is not a valid header value", self.key_env),
+                }
+            })?;
+            auth.set_sensitive(true);
+            request = request.header(reqwest::header::AUTHORIZATION, auth);
+        }
         let started = Instant::now();
-        let response = self
-            .http
-            .post(&self.url)
-            .header(reqwest::header::AUTHORIZATION, auth)
+        let response = request
             .timeout(self.timeout)
             .json(&body)
             .send()

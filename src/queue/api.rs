@@ -40,6 +40,9 @@ pub struct StoredSuite {
     pub suite: SuiteRecord,
     /// What was ignored.
     pub warnings: Vec<Problem>,
+    /// False when the same document was already stored (its id is returned).
+    #[serde(skip)]
+    pub created: bool,
 }
 
 /// An execution with its live progress.
@@ -126,7 +129,7 @@ impl TestQueue {
                 })
                 .collect(),
         };
-        let id = self.shared.storage.create_suite(new).await?;
+        let (id, created) = self.shared.storage.create_suite(new).await?;
         let (record, _) = self
             .shared
             .storage
@@ -136,6 +139,7 @@ impl TestQueue {
         Ok(StoredSuite {
             suite: record,
             warnings: loaded.warnings,
+            created,
         })
     }
 

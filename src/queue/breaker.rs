@@ -102,7 +102,9 @@ impl Breaker {
                 };
                 false
             }
-            State::Probing { pause } | State::Open { pause, .. } => {
+            // A call let through before the circuit opened: already paused.
+            State::Open { .. } => false,
+            State::Probing { pause } => {
                 let pause = (pause * 2).min(MAX_OPEN);
                 *s = State::Open {
                     until: Instant::now() + pause,
@@ -131,6 +133,7 @@ mod tests {
             assert_eq!(b.admit(), Admission::Go);
         }
         assert!(b.on_failure(), "the fifth failure opens it");
+        assert!(!b.on_failure(), "a late failure does not extend the pause");
         assert!(matches!(b.admit(), Admission::Wait(d) if d == FIRST_OPEN));
         tokio::time::advance(FIRST_OPEN).await;
         assert_eq!(b.admit(), Admission::Probe);

@@ -114,8 +114,15 @@ async fn call(
             .await;
         drop(held);
         let e = match result {
+            // A cached response says nothing about the provider.
+            Ok(c) if c.cached => return Ok(c),
             Ok(c) => {
-                lane.limit.on_success();
+                if let Some(limit) = lane.limit.on_success() {
+                    ctx.metrics
+                        .concurrency_limit
+                        .with_label_values(&[&lane.label])
+                        .set(limit as i64);
+                }
                 if lane.breaker.is_open() {
                     ctx.metrics
                         .circuit_open
@@ -123,10 +130,8 @@ async fn call(
                         .set(0);
                 }
                 lane.breaker.on_success();
-                if !c.cached {
-                    lane.rate
-                        .charge((c.usage.input + c.usage.output).saturating_sub(estimate));
-                }
+                lane.rate
+                    .charge((c.usage.input + c.usage.output).saturating_sub(estimate));
                 return Ok(c);
             }
             Err(e) => e,

@@ -115,15 +115,18 @@ impl AdaptiveLimit {
         }
     }
 
-    /// A success: grows the limit after a streak.
-    pub(super) fn on_success(&self) {
+    /// A success: grows the limit after a streak; returns the new limit
+    /// when it grew.
+    pub(super) fn on_success(&self) -> Option<usize> {
         let mut s = self.lock();
         s.streak += 1;
         if s.streak >= GROW_AFTER && s.limit < s.ceiling {
             s.limit = (s.limit + s.limit.div_ceil(2)).min(s.ceiling);
             s.streak = 0;
             wake(&mut s);
+            return Some(s.limit);
         }
+        None
     }
 
     /// A 429 or timeout: halves the limit (at least 1).

@@ -8,8 +8,9 @@ use super::{
 };
 
 impl Storage {
-    /// Stores a suite and its prompts and test cases; returns its id.
-    pub async fn create_suite(&self, suite: NewSuite) -> Result<i64, StorageError> {
+    /// Stores a suite and its prompts and test cases; returns its id and
+    /// whether it is new (false: the same document was already stored).
+    pub async fn create_suite(&self, suite: NewSuite) -> Result<(i64, bool), StorageError> {
         let now = now_ms();
         self.inner
             .writer

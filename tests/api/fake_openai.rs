@@ -1,10 +1,13 @@
 //! A real HTTP server on loopback that speaks (and misbehaves like) the
-//! OpenAI chat completions API. The model name picks the behaviour.
+//! OpenAI chat completions API. The model name picks the behaviour; the
+//! model `scripted` does what the test sets with [`FakeOpenAi::set_mode`]
+//! and needs no key (like a local server).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
@@ -17,11 +20,42 @@ use tokio::task::JoinHandle;
 
 pub const KEY: &str = "sk-test-0123456789abcdef";
 
+/// What `scripted` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mode {
+    /// A completion after [`SCRIPTED_DELAY`].
+    Ok = 0,
+    /// 429 with `retry-after-ms` [`SCRIPTED_RETRY_AFTER`].
+    RateLimited = 1,
+    /// 500.
+    Failing = 2,
+    /// 429 `insufficient_quota`.
+    Quota = 3,
+}
+
+/// How long a `scripted` completion takes, so requests overlap.
+pub const SCRIPTED_DELAY: Duration = Duration::from_millis(30);
+/// The `retry-after-ms` of a scripted 429: longer than the queue's own
+/// first backoff (1 s +/- 20 %), so honouring it shows.
+pub const SCRIPTED_RETRY_AFTER: Duration = Duration::from_millis(1500);
+
+/// One request to `scripted`.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub at: Instant,
+    pub prompt: String,
+    pub status: u16,
+}
+
 /// The running server and what it saw.
 pub struct FakeOpenAi {
     pub addr: SocketAddr,
     pub requests: Arc<AtomicUsize>,
-    pub last_body: Arc<std::sync::Mutex<Option<Value>>>,
+    pub last_body: Arc<Mutex<Option<Value>>>,
+    mode: Arc<AtomicU8>,
+    hits: Arc<Mutex<Vec<Hit>>>,
+    max_in_flight: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -39,18 +73,41 @@ impl FakeOpenAi {
     pub fn hits(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    /// What `scripted` answers from now on.
+    pub fn set_mode(&self, mode: Mode) {
+        self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    /// Every request to `scripted` so far, in arrival order.
+    pub fn scripted_hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    /// The most `scripted` requests seen at once since the last reset.
+    pub fn take_max_in_flight(&self) -> usize {
+        self.max_in_flight.swap(0, Ordering::SeqCst)
+    }
 }
 
 #[derive(Clone)]
 struct Seen {
     requests: Arc<AtomicUsize>,
-    last_body: Arc<std::sync::Mutex<Option<Value>>>,
+    last_body: Arc<Mutex<Option<Value>>>,
+    mode: Arc<AtomicU8>,
+    hits: Arc<Mutex<Vec<Hit>>>,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
 }
 
 pub async fn start() -> FakeOpenAi {
     let seen = Seen {
         requests: Arc::new(AtomicUsize::new(0)),
-        last_body: Arc::new(std::sync::Mutex::new(None)),
+        last_body: Arc::new(Mutex::new(None)),
+        mode: Arc::new(AtomicU8::new(Mode::Ok as u8)),
+        hits: Arc::default(),
+        in_flight: Arc::default(),
+        max_in_flight: Arc::default(),
     };
     let app = Router::new()
         .route("/v1/chat/completions", post(completions))
@@ -64,6 +121,9 @@ pub async fn start() -> FakeOpenAi {
         addr,
         requests: seen.requests,
         last_body: seen.last_body,
+        mode: seen.mode,
+        hits: seen.hits,
+        max_in_flight: seen.max_in_flight,
         task,
     }
 }
@@ -79,6 +139,9 @@ async fn completions(
 ) -> Response {
     seen.requests.fetch_add(1, Ordering::SeqCst);
     *seen.last_body.lock().unwrap() = Some(body.clone());
+    if body["model"] == "scripted" {
+        return scripted(&seen, &body).await;
+    }
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -141,4 +204,65 @@ async fn completions(
             r
         }
     }
+}
+
+/// Leaves the in-flight count when the request ends, however it ends.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn scripted(seen: &Seen, body: &Value) -> Response {
+    let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _guard = InFlight(&seen.in_flight);
+    seen.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let prompt = body["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mode = seen.mode.load(Ordering::SeqCst);
+    let response = if mode == Mode::RateLimited as u8 {
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": {"message": "Rate limit reached for requests", "code": "rate_limit_exceeded"}}),
+        );
+        r.headers_mut().insert(
+            "retry-after-ms",
+            SCRIPTED_RETRY_AFTER
+                .as_millis()
+                .to_string()
+                .parse()
+                .unwrap(),
+        );
+        r
+    } else if mode == Mode::Failing as u8 {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": {"message": "The server had an error"}}),
+        )
+    } else if mode == Mode::Quota as u8 {
+        error(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}}),
+        )
+    } else {
+        tokio::time::sleep(SCRIPTED_DELAY).await;
+        Json(json!({
+            "id": "chatcmpl-s",
+            "object": "chat.completion",
+            "model": "scripted",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": format!("Answer to: {prompt}")}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}
+        }))
+        .into_response()
+    };
+    seen.hits.lock().unwrap().push(Hit {
+        at: Instant::now(),
+        prompt,
+        status: response.status().as_u16(),
+    });
+    response
 }

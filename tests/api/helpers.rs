@@ -85,6 +85,87 @@ impl TestApp {
             .expect("request")
     }
 
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET that must answer 200 with JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.json().await.expect("JSON body")
+    }
+
+    /// Stores an example suite; returns its id.
+    pub async fn store_example(&self, name: &str) -> i64 {
+        let res = self
+            .post_raw("/api/suites", "application/yaml", &example(name))
+            .await;
+        assert!(
+            res.status().is_success(),
+            "storing {name}: {}",
+            res.status()
+        );
+        let body: serde_json::Value = res.json().await.expect("JSON body");
+        body["id"].as_i64().expect("suite id")
+    }
+
+    /// Starts an execution; returns its id.
+    pub async fn submit(&self, body: serde_json::Value) -> i64 {
+        let res = self.post_json("/api/executions", &body).await;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.expect("JSON body");
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_i64().expect("execution id")
+    }
+
+    /// Polls the execution until it ends (or a minute passes: a hang is a
+    /// failure, not a wait).
+    pub async fn wait_done(&self, id: i64) -> serde_json::Value {
+        self.wait_for(id, |e| {
+            matches!(
+                e["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+        })
+        .await
+    }
+
+    /// Polls the execution until `done` holds for its view.
+    pub async fn wait_for(
+        &self,
+        id: i64,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let view = self.get_json(&format!("/api/executions/{id}")).await;
+            if done(&view) {
+                return view;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "execution {id} stuck: {view}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn metrics_text(&self) -> String {
         let res = self.get("/metrics").await;
         assert_eq!(res.status(), 200);
@@ -101,6 +182,14 @@ impl TestApp {
             .expect("clean shutdown");
         (self.dir, self.db_path)
     }
+}
+
+/// The text of `examples/NAME.yaml`.
+pub fn example(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(format!("{name}.yaml"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The value of one sample line (`name{labels} value`) in an exposition.

@@ -3,6 +3,7 @@
 
 mod auth;
 mod config;
+mod executions;
 mod fake_openai;
 mod health;
 mod helpers;
@@ -10,4 +11,6 @@ mod http_errors;
 mod metrics;
 mod migrations;
 mod providers;
+mod queue_faults;
+mod run_cli;
 mod storage;

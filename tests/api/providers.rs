@@ -152,6 +152,28 @@ async fn a_missing_key_fails_without_calling_the_server() {
 }
 
 #[tokio::test]
+async fn a_local_server_is_called_without_a_key_when_none_is_required() {
+    let server = fake_openai::start().await;
+    let p = build(
+        &spec("scripted", &server, json!({"apiKeyRequired": false})),
+        None,
+    );
+    let c = p.complete("hi").await.unwrap();
+    assert_eq!(c.output, "Answer to: hi");
+    assert_eq!(server.hits(), 1);
+    let err = providers::build_with_env(
+        &spec("scripted", &server, json!({"apiKeyRequired": "no"})),
+        &|_| None,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.contains("apiKeyRequired must be true or false"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn a_key_in_the_config_is_refused() {
     let server = fake_openai::start().await;
     let err = providers::build_with_env(

@@ -14,7 +14,8 @@ use crate::queue::{Page, StoredSuite};
 use crate::storage::SuiteRecord;
 use crate::suite::Format;
 
-/// Stores a suite sent as YAML or JSON (by `Content-Type`, else detected).
+/// Stores a suite sent as YAML or JSON (by `Content-Type`, else detected):
+/// 201, or 200 with the stored one when the same document exists.
 pub(in crate::http) async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -22,7 +23,12 @@ pub(in crate::http) async fn create(
 ) -> Result<(StatusCode, Json<StoredSuite>), ApiError> {
     let (source, format) = suite_body(&headers, body)?;
     let stored = state.queue.store_suite(source, format).await?;
-    Ok((StatusCode::CREATED, Json(stored)))
+    let status = if stored.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(stored)))
 }
 
 /// The source text and its format.

@@ -68,7 +68,16 @@ pub(in crate::storage) fn insert(
     conn: &Connection,
     s: &NewSuite,
     now: i64,
-) -> rusqlite::Result<i64> {
+) -> rusqlite::Result<(i64, bool)> {
+    // The same document stored twice is one suite: re-posting it (the demo
+    // on every start, a CI job on every run) does not pile up copies.
+    let existing: Option<i64> = conn
+        .prepare_cached("SELECT id FROM suites WHERE config_hash = ?1 ORDER BY id LIMIT 1")?
+        .query_row(params![s.config_hash], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = existing {
+        return Ok((id, false));
+    }
     conn.prepare_cached(
         "INSERT INTO suites (name, description, format, source, config, config_hash, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -96,7 +105,7 @@ pub(in crate::storage) fn insert(
             t.metadata
         ])?;
     }
-    Ok(id)
+    Ok((id, true))
 }
 
 const COLUMNS: &str = "s.id, s.name, s.description, s.format,

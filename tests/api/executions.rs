@@ -1,0 +1,490 @@
+//! Suites and executions through the HTTP API: verdicts checked by hand,
+//! exports in every format, and bad input refused with nothing stored.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{example, open_db, spawn_app};
+
+/// (passed, score) per test of examples/capitals.yaml, worked out by hand
+/// from its comments: every test also gets the defaultTest word-count check.
+const CAPITALS: [(bool, f64); 6] = [
+    (true, 1.0),       // France: equals Paris, word-count
+    (true, 1.0),       // Japan: icontains (weight 3), not-contains, word-count
+    (false, 0.5),      // Australia: equals Canberra fails, word-count passes
+    (true, 2.0 / 3.0), // threshold 0.5: Canberra fails, Sydney and word-count pass
+    (true, 1.0),       // weight 0: the failing Kyoto check weighs nothing
+    (true, 1.0),       // Atlantis: the canned refusal is a refusal
+];
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[tokio::test]
+async fn the_capitals_example_gets_the_hand_checked_verdicts() {
+    let app = spawn_app().await;
+    let source = example("capitals");
+    let first = app
+        .post_raw("/api/suites", "application/yaml", &source)
+        .await;
+    assert_eq!(first.status(), 201);
+    let stored: Value = first.json().await.unwrap();
+    let suite_id = stored["id"].as_i64().unwrap();
+    assert_eq!(stored["name"], "Capital cities");
+    assert_eq!(
+        (stored["prompts"].as_i64(), stored["tests"].as_i64()),
+        (Some(1), Some(6))
+    );
+    // The same document again is the same suite.
+    let again = app
+        .post_raw("/api/suites", "application/yaml", &source)
+        .await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], suite_id);
+    let one = app.get_json(&format!("/api/suites/{suite_id}")).await;
+    assert_eq!(one["source"], source.as_str());
+    assert_eq!(app.get_json("/api/suites").await["total"], 1);
+
+    let id = app.submit(json!({"suiteId": suite_id})).await;
+    let done = app.wait_done(id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        (
+            &done["total"],
+            &done["passed"],
+            &done["failed"],
+            &done["errors"]
+        ),
+        (&json!(6), &json!(5), &json!(1), &json!(0))
+    );
+    assert!(close(done["passRate"].as_f64().unwrap(), 5.0 / 6.0));
+    assert!(
+        done["costUsd"].as_f64().unwrap() > 0.0,
+        "gpt-4o-mini pricing applies"
+    );
+    assert_eq!(done["groups"][0]["provider"], "geo-mock");
+
+    let page = app
+        .get_json(&format!("/api/executions/{id}/results?limit=100"))
+        .await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 6);
+    for (i, (pass, score)) in CAPITALS.iter().enumerate() {
+        let r = items
+            .iter()
+            .find(|r| r["testIdx"] == i)
+            .unwrap_or_else(|| panic!("no result for test {i}"));
+        assert_eq!(r["passed"], *pass, "test {i}: {r}");
+        assert!(close(r["score"].as_f64().unwrap(), *score), "test {i}: {r}");
+        assert_eq!(r["provider"], "mock:geo");
+        assert_eq!(r["cached"], false);
+    }
+    let failed = &items.iter().find(|r| r["testIdx"] == 2).unwrap();
+    assert_eq!(failed["failureReason"], 1);
+    assert_eq!(failed["output"], "Sydney");
+    assert_eq!(
+        failed["gradingResult"]["componentResults"][1]["reason"],
+        "Expected output \"Sydney\" to equal \"Canberra\""
+    );
+
+    let only_failed = app
+        .get_json(&format!("/api/executions/{id}/results?filter=failed"))
+        .await;
+    assert_eq!(only_failed["total"], 1);
+    let passed_page = app
+        .get_json(&format!(
+            "/api/executions/{id}/results?filter=passed&limit=2&offset=1"
+        ))
+        .await;
+    assert_eq!(
+        (
+            passed_page["total"].as_i64(),
+            passed_page["items"].as_array().unwrap().len()
+        ),
+        (Some(5), 2)
+    );
+
+    // A second run is served from the response cache, with the same verdicts.
+    let cached = app.submit(json!({"suiteId": suite_id})).await;
+    let cached_view = app.wait_done(cached).await;
+    assert_eq!(
+        (&cached_view["passed"], &cached_view["failed"]),
+        (&json!(5), &json!(1))
+    );
+    let cached_items = app
+        .get_json(&format!("/api/executions/{cached}/results"))
+        .await;
+    assert!(
+        cached_items["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["cached"] == true)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn weights_and_thresholds_decide_an_inline_suite() {
+    let app = spawn_app().await;
+    // echo returns the prompt "Say hi": the weight-3 check fails, the
+    // weight-1 check passes, so the score is 1/4.
+    let suite = r#"
+prompts: ["Say hi"]
+providers: [echo]
+tests:
+  - description: weighted, no threshold
+    assert:
+      - {type: contains, value: bye, weight: 3}
+      - {type: contains, value: hi}
+  - description: the same above a 0.2 threshold
+    threshold: 0.2
+    assert:
+      - {type: contains, value: bye, weight: 3}
+      - {type: contains, value: hi}
+  - description: below a 0.3 threshold
+    threshold: 0.3
+    assert:
+      - {type: contains, value: bye, weight: 3}
+      - {type: contains, value: hi}
+"#;
+    let id = app.submit(json!({"suite": suite, "cache": false})).await;
+    let done = app.wait_done(id).await;
+    assert_eq!(
+        (&done["passed"], &done["failed"]),
+        (&json!(1), &json!(2)),
+        "{done}"
+    );
+    let items = app.get_json(&format!("/api/executions/{id}/results")).await;
+    let by_test = |i: i64| {
+        items["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["testIdx"] == i)
+            .unwrap()
+            .clone()
+    };
+    for (i, pass) in [(0, false), (1, true), (2, false)] {
+        let r = by_test(i);
+        assert_eq!(r["passed"], pass, "{r}");
+        assert!(close(r["score"].as_f64().unwrap(), 0.25), "{r}");
+    }
+    assert_eq!(
+        by_test(1)["gradingResult"]["reason"],
+        "Aggregate score 0.25 ≥ 0.2 threshold"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn results_export_as_promptfoo_jsonl_and_csv() {
+    let app = spawn_app().await;
+    let suite_id = app.store_example("capitals").await;
+    let id = app.submit(json!({"suiteId": suite_id})).await;
+    app.wait_done(id).await;
+
+    let res = app
+        .get(&format!("/api/executions/{id}/results?format=promptfoo"))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("execution-{id}.json"))
+    );
+    let file: Value = res.json().await.unwrap();
+    let results = file["results"]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    assert_eq!(file["results"]["stats"]["successes"], 5);
+    assert_eq!(file["results"]["stats"]["failures"], 1);
+    let r = results.iter().find(|r| r["testIdx"] == 2).unwrap();
+    assert_eq!(r["success"], false);
+    assert!(close(r["score"].as_f64().unwrap(), 0.5));
+    assert_eq!(r["failureReason"], 1);
+    assert_eq!(r["response"]["output"], "Sydney");
+    assert_eq!(r["vars"]["country"], "Australia");
+    assert_eq!(r["provider"]["id"], "mock:geo");
+    assert!(r["latencyMs"].as_i64().is_some());
+    assert!(r["cost"].as_f64().is_some());
+    let components = r["gradingResult"]["componentResults"].as_array().unwrap();
+    assert_eq!(components.len(), 2);
+    assert_eq!(components[0]["assertion"]["type"], "word-count");
+
+    let jsonl = app
+        .get(&format!("/api/executions/{id}/results?format=jsonl"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.iter().filter(|l| l["success"] == true).count(), 5);
+
+    let csv = app
+        .get(&format!("/api/executions/{id}/results?format=csv"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 7, "{csv}");
+    assert!(
+        rows[0].starts_with(
+            "id,prompt_idx,test_idx,provider,model,description,vars,output,passed,score"
+        )
+    );
+    // The description with a comma is quoted, the vars' quotes doubled.
+    assert!(
+        csv.contains(r#""Japan, weighted","{""country"":""Japan""}",Tokyo,true,1,"#),
+        "{csv}"
+    );
+    app.stop().await;
+}
+
+/// What the database holds, to prove bad input changed nothing.
+fn row_counts(app: &crate::helpers::TestApp) -> [i64; 5] {
+    let db = open_db(&app.db_path);
+    ["suites", "test_cases", "executions", "jobs", "test_results"].map(|t| {
+        db.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+            .unwrap()
+    })
+}
+
+async fn refused(res: reqwest::Response, status: u16) -> Value {
+    assert_eq!(res.status(), status);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body["error"].clone()
+}
+
+fn locations(error: &Value) -> Vec<String> {
+    error["problems"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| p["location"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn bad_execution_requests_list_every_problem_and_store_nothing() {
+    let app = spawn_app().await;
+    let suite_id = app.store_example("smoke").await;
+    let done = app.submit(json!({"suiteId": suite_id})).await;
+    app.wait_done(done).await;
+    let before = row_counts(&app);
+
+    let e = refused(
+        app.post_json("/api/executions", &json!({"suiteId": 999}))
+            .await,
+        404,
+    )
+    .await;
+    assert!(e["message"].as_str().unwrap().contains("suite 999"), "{e}");
+
+    let e = refused(
+        app.post_json(
+            "/api/executions",
+            &json!({"suiteId": suite_id, "maxConcurrency": -3, "priority": "urgent", "cache": "yes", "colour": 1}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(
+        locations(&e),
+        ["colour", "maxConcurrency", "priority", "cache"],
+        "{e}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("-3") && text.contains("urgent") && text.contains("high, normal, low"),
+        "{e}"
+    );
+
+    for (body, location) in [
+        (json!({"suiteId": "one"}), "suiteId"),
+        (json!({"suiteId": 0}), "suiteId"),
+        (json!({}), "suite"),
+        (
+            json!({"suiteId": suite_id, "suite": "prompts: [a]"}),
+            "suite",
+        ),
+        (json!({"suite": 42}), "suite"),
+        (json!({"suiteId": suite_id, "providers": []}), "providers"),
+        (
+            json!({"suiteId": suite_id, "maxConcurrency": 1.5}),
+            "maxConcurrency",
+        ),
+        (
+            json!({"suiteId": suite_id, "maxConcurrency": 1_000_000}),
+            "maxConcurrency",
+        ),
+    ] {
+        let e = refused(app.post_json("/api/executions", &body).await, 422).await;
+        assert_eq!(locations(&e), [location], "{body}: {e}");
+    }
+
+    let e = refused(
+        app.post_json(
+            "/api/executions",
+            &json!({"suiteId": suite_id, "providers": ["openai:gpt-4o"]}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(e.to_string().contains("openai:gpt-4o"), "{e}");
+
+    // Malformed and wrongly typed bodies.
+    refused(
+        app.post_raw("/api/executions", "application/json", "{\"suiteId\": ")
+            .await,
+        400,
+    )
+    .await;
+    refused(
+        app.post_raw("/api/executions", "application/json", "[1, 2]")
+            .await,
+        422,
+    )
+    .await;
+    refused(
+        app.post_raw("/api/executions", "text/plain", "suiteId=1")
+            .await,
+        415,
+    )
+    .await;
+
+    // An inline suite that cannot run: every problem, each located.
+    let bad_suite = "prompts: []\nproviders: [nope:x]\ntests:\n  - assert: [{type: bogus}, {type: regex, value: '('}]\n";
+    let e = refused(
+        app.post_json("/api/executions", &json!({"suite": bad_suite}))
+            .await,
+        422,
+    )
+    .await;
+    let at = locations(&e);
+    for want in [
+        "prompts",
+        "providers[0]",
+        "tests[0].assert[0]",
+        "tests[0].assert[1]",
+    ] {
+        assert!(at.iter().any(|l| l == want), "{want} missing in {at:?}");
+    }
+
+    // Unknown ids and bad paths and queries.
+    refused(app.get("/api/executions/424242").await, 404).await;
+    refused(app.get("/api/executions/abc").await, 400).await;
+    refused(app.get("/api/executions/-1/results").await, 400).await;
+    refused(app.get("/api/suites/424242").await, 404).await;
+    let e = refused(
+        app.get(&format!(
+            "/api/executions/{done}/results?format=xml&filter=maybe&limit=0&extra=1"
+        ))
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(locations(&e), ["format", "filter", "limit", "extra"], "{e}");
+    refused(app.get("/api/executions?status=sleeping").await, 422).await;
+    refused(
+        app.post_json("/api/executions/424242/cancel", &json!({}))
+            .await,
+        404,
+    )
+    .await;
+    let e = refused(
+        app.post_json(&format!("/api/executions/{done}/cancel"), &json!({}))
+            .await,
+        409,
+    )
+    .await;
+    assert!(
+        e["message"].as_str().unwrap().contains("already completed"),
+        "{e}"
+    );
+
+    assert_eq!(row_counts(&app), before, "bad input changed what is stored");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_suites_are_refused_with_their_problems_and_hostile_text_is_kept_verbatim() {
+    let app = spawn_app().await;
+    let before = row_counts(&app);
+    refused(
+        app.post_raw("/api/suites", "application/yaml", "").await,
+        400,
+    )
+    .await;
+    refused(
+        app.post_raw("/api/suites", "application/yaml", "prompts: [unclosed")
+            .await,
+        422,
+    )
+    .await;
+    refused(
+        app.post_raw("/api/suites", "application/json", "{\"prompts\": ")
+            .await,
+        422,
+    )
+    .await;
+    refused(
+        app.post_raw("/api/suites", "application/yaml", "- just\n- a list\n")
+            .await,
+        422,
+    )
+    .await;
+    let e = refused(
+        app.post_raw(
+            "/api/suites",
+            "application/yaml",
+            "prompts: ['{{country}}']\nproviders: [echo]\ntests: [{vars: {city: x}}]\n",
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(e.to_string().contains("country"), "{e}");
+    let huge = format!(
+        "prompts: ['{}']\nproviders: [echo]\n",
+        "x".repeat(3 * 1024 * 1024)
+    );
+    refused(
+        app.post_raw("/api/suites", "application/yaml", &huge).await,
+        413,
+    )
+    .await;
+    assert_eq!(row_counts(&app), before);
+
+    // Hostile strings are data: stored and returned as they were.
+    let hostile = "description: \"'); DROP TABLE suites; -- <script>alert(1)</script> \\u0000\"\nprompts: [\"{{x}} \\u202e\"]\nproviders: [echo]\ntests: [{vars: {x: \"\\\"; rm -rf /\"}}]\n";
+    let res = app
+        .post_raw("/api/suites", "application/yaml", hostile)
+        .await;
+    assert_eq!(res.status(), 201);
+    let stored: Value = res.json().await.unwrap();
+    assert_eq!(
+        stored["description"],
+        "'); DROP TABLE suites; -- <script>alert(1)</script> \u{0}"
+    );
+    let id = app.submit(json!({"suiteId": stored["id"]})).await;
+    app.wait_done(id).await;
+    let results = app.get_json(&format!("/api/executions/{id}/results")).await;
+    assert_eq!(results["items"][0]["output"], "\"; rm -rf / \u{202e}");
+    app.stop().await;
+}

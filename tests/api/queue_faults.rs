@@ -1,0 +1,241 @@
+//! The queue against a real OpenAI-compatible server on loopback that
+//! rate-limits, fails and runs out of quota on command: the adaptive limit,
+//! retry-after, fail-fast quota errors, the circuit breaker, and cancel.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::fake_openai::{self, FakeOpenAi, Mode, SCRIPTED_RETRY_AFTER};
+use crate::helpers::{TestApp, sample, spawn_app, spawn_app_with};
+
+const PROVIDER: &str = "openai:chat:scripted";
+
+/// `tests` tests against the scripted model, each with its own prompt.
+fn suite(fake: &FakeOpenAi, tests: usize) -> Value {
+    json!({
+        "prompts": ["Question {{n}}"],
+        "providers": [{"id": PROVIDER, "config": {"apiBaseUrl": fake.base_url(), "apiKeyRequired": false}}],
+        "tests": (0..tests).map(|n| json!({"vars": {"n": n}, "assert": [{"type": "contains", "value": "Answer"}]})).collect::<Vec<_>>(),
+    })
+}
+
+/// A sample of a provider-labelled family.
+async fn gauge(app: &TestApp, family: &str) -> Option<f64> {
+    sample(
+        &app.metrics_text().await,
+        &format!("{family}{{provider=\"{PROVIDER}\"}}"),
+    )
+}
+
+/// Polls until `family` satisfies `cond` (a minute at most).
+async fn wait_metric(app: &TestApp, family: &str, cond: impl Fn(f64) -> bool) -> f64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = gauge(app, family).await.filter(|v| cond(*v)) {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{family} never got there"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_halve_the_concurrency_limit_retry_after_is_honoured_and_successes_restore_it()
+{
+    let fake = fake_openai::start().await;
+    fake.set_mode(Mode::RateLimited);
+    let app = spawn_app_with(|c| c.max_concurrent_tests = 8).await;
+    let id = app
+        .submit(json!({"suite": suite(&fake, 60), "cache": false}))
+        .await;
+
+    let dropped = wait_metric(&app, "promptgauge_test_concurrency_limit", |v| v <= 2.0).await;
+    assert!(dropped >= 1.0);
+    // The progress says why the execution waits.
+    let view = app.get_json(&format!("/api/executions/{id}")).await;
+    let waiting = view["progress"]["waiting"].as_str().unwrap_or_default();
+    assert!(
+        waiting.contains("rate limited from openai:chat:scripted"),
+        "{view}"
+    );
+    fake.set_mode(Mode::Ok);
+    fake.take_max_in_flight();
+
+    let done = app.wait_done(id).await;
+    assert_eq!(
+        (&done["passed"], &done["errors"]),
+        (&json!(60), &json!(0)),
+        "{done}"
+    );
+    // Enough successes in a row grow the limit back to the ceiling.
+    assert_eq!(
+        gauge(&app, "promptgauge_test_concurrency_limit").await,
+        Some(8.0)
+    );
+    assert!(fake.take_max_in_flight() <= 8);
+    let text = app.metrics_text().await;
+    let retries = sample(
+        &text,
+        &format!(
+            "promptgauge_test_retries_total{{provider=\"{PROVIDER}\",reason=\"rate_limited\"}}"
+        ),
+    )
+    .unwrap_or(0.0);
+
+    // Every 429 was followed, for the same prompt, by a retry no sooner
+    // than the server's retry-after (longer than our own first backoff).
+    let hits = fake.scripted_hits();
+    let limited: Vec<_> = hits.iter().filter(|h| h.status == 429).collect();
+    assert!(!limited.is_empty());
+    assert_eq!(retries as usize, limited.len(), "one retry per 429");
+    for h in &limited {
+        let next = hits
+            .iter()
+            .find(|n| n.prompt == h.prompt && n.at > h.at)
+            .unwrap_or_else(|| panic!("{} was never retried", h.prompt));
+        assert!(
+            next.at - h.at >= SCRIPTED_RETRY_AFTER,
+            "{} retried after {:?}",
+            h.prompt,
+            next.at - h.at
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn quota_errors_fail_fast_without_retries() {
+    let fake = fake_openai::start().await;
+    fake.set_mode(Mode::Quota);
+    let app = spawn_app().await;
+    let id = app
+        .submit(json!({"suite": suite(&fake, 5), "cache": false}))
+        .await;
+    let done = app.wait_done(id).await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(
+        (&done["passed"], &done["errors"]),
+        (&json!(0), &json!(5)),
+        "{done}"
+    );
+    assert_eq!(fake.scripted_hits().len(), 5, "one call per test, no retry");
+    let results = app.get_json(&format!("/api/executions/{id}/results")).await;
+    for r in results["items"].as_array().unwrap() {
+        assert_eq!(r["failureReason"], 2);
+        assert!(r["error"].as_str().unwrap().contains("quota"), "{r}");
+    }
+    let text = app.metrics_text().await;
+    assert!(!text.contains(&format!(
+        "promptgauge_test_retries_total{{provider=\"{PROVIDER}\""
+    )));
+    // Quota says nothing about the server's health: the circuit stays closed.
+    assert_ne!(
+        gauge(&app, "promptgauge_provider_circuit_open").await,
+        Some(1.0)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_circuit_breaker_pauses_a_failing_provider_and_a_probe_closes_it() {
+    let fake = fake_openai::start().await;
+    fake.set_mode(Mode::Failing);
+    let app = spawn_app().await;
+    let id = app
+        .submit(json!({"suite": suite(&fake, 12), "cache": false, "maxConcurrency": 2}))
+        .await;
+
+    wait_metric(&app, "promptgauge_provider_circuit_open", |v| v == 1.0).await;
+    // While open, nobody calls the provider (a call already in the air
+    // when it opened lands within a moment).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let at_open = fake.scripted_hits().len();
+    assert!(at_open >= 5, "opened after {at_open} calls");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        fake.scripted_hits().len(),
+        at_open,
+        "called while the circuit was open"
+    );
+    let view = app.get_json(&format!("/api/executions/{id}")).await;
+    assert!(
+        view["progress"]["waiting"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("circuit open"),
+        "{view}"
+    );
+
+    // The provider recovers: the probe succeeds and the circuit closes.
+    fake.set_mode(Mode::Ok);
+    wait_metric(&app, "promptgauge_provider_circuit_open", |v| v == 0.0).await;
+    let done = app.wait_done(id).await;
+    assert_eq!(
+        (&done["passed"], &done["errors"]),
+        (&json!(12), &json!(0)),
+        "{done}"
+    );
+    let hits = fake.scripted_hits();
+    let first_ok = hits.iter().position(|h| h.status == 200).unwrap();
+    assert_eq!(first_ok, at_open, "one probe first, after the pause");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_drops_pending_jobs_and_keeps_finished_results_across_a_restart() {
+    let fake = fake_openai::start().await;
+    let app = spawn_app().await;
+    let id = app
+        .submit(json!({"suite": suite(&fake, 400), "cache": false, "maxConcurrency": 2}))
+        .await;
+    app.wait_for(id, |e| e["completed"].as_i64() >= Some(10))
+        .await;
+    let res = app
+        .post_json(&format!("/api/executions/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let cancelled: Value = res.json().await.unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+
+    // Calls stop: at most the two running ones were in the air.
+    let at_cancel = fake.scripted_hits().len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let settled = fake.scripted_hits().len();
+    assert!(settled <= at_cancel + 2, "{at_cancel} -> {settled}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.scripted_hits().len(), settled);
+
+    let view = app.get_json(&format!("/api/executions/{id}")).await;
+    let kept = view["completed"].as_i64().unwrap();
+    assert!((10..400).contains(&kept), "{view}");
+    let results = app
+        .get_json(&format!("/api/executions/{id}/results?limit=1000"))
+        .await;
+    assert_eq!(results["total"].as_i64(), Some(kept));
+    assert!(
+        results["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["passed"] == true)
+    );
+    // Cancelling again is a no-op.
+    let again = app
+        .post_json(&format!("/api/executions/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(again.status(), 200);
+
+    // A restart does not resume a cancelled execution.
+    let (dir, db_path) = app.stop().await;
+    let app = crate::helpers::spawn_app_at(dir, db_path, |_| {}).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let view = app.get_json(&format!("/api/executions/{id}")).await;
+    assert_eq!(view["status"], "cancelled");
+    assert_eq!(view["completed"].as_i64(), Some(kept));
+    assert_eq!(fake.scripted_hits().len(), settled);
+    app.stop().await;
+}

@@ -1,0 +1,213 @@
+//! `promptgauge run`, the real binary: embedded and against a server,
+//! result files, the summary, and promptfoo's exit codes.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::helpers::{run_binary, spawn_app};
+
+fn example_path(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(format!("{name}.yaml"))
+        .display()
+        .to_string()
+}
+
+/// Runs `promptgauge run ARGS` off the async workers (a server in this
+/// process must keep answering), with its own database and `CI` set.
+async fn run(args: Vec<String>, db: &Path) -> Output {
+    let db = db.display().to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut all = vec!["run".to_owned()];
+        all.extend(args);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        run_binary(&refs, &[("DATABASE_PATH", &db), ("CI", "1")])
+    })
+    .await
+    .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test]
+async fn embedded_runs_write_files_print_a_summary_and_exit_like_promptfoo() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("run.db");
+    let json_out = dir.path().join("out.json");
+    let csv_out = dir.path().join("out.csv");
+
+    let out = run(
+        vec![
+            example_path("smoke"),
+            "-o".into(),
+            json_out.display().to_string(),
+            "--output".into(),
+            csv_out.display().to_string(),
+        ],
+        &db,
+    )
+    .await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("3 passed, 0 failed, 0 errors of 3 (100.0% pass)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("progress: [########################] 3/3"),
+        "{stderr}"
+    );
+    let file: Value = serde_json::from_slice(&std::fs::read(&json_out).unwrap()).unwrap();
+    assert_eq!(file["results"]["results"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        std::fs::read_to_string(&csv_out).unwrap().lines().count(),
+        4
+    );
+
+    let out = run(vec![example_path("capitals")], &db).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(100), "{stdout}");
+    assert!(
+        stdout.contains("5 passed, 1 failed, 0 errors of 6 (83.3% pass)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("geo-mock"),
+        "the table names the provider: {stdout}"
+    );
+
+    // Both executions are in the run's own database.
+    let db = crate::helpers::open_db(&db);
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM test_results", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 9);
+}
+
+#[tokio::test]
+async fn runs_that_cannot_complete_exit_1_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("run.db");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "prompts: []\nproviders: [echo]\ntests:\n  - assert: [{type: bogus}]\n",
+    )
+    .unwrap();
+
+    let out = run(vec![bad.display().to_string()], &db).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("prompts: empty"), "{stderr}");
+    assert!(
+        stderr.contains("tests[0].assert[0]: unknown assertion type \"bogus\""),
+        "{stderr}"
+    );
+
+    let out = run(
+        vec![dir.path().join("missing.yaml").display().to_string()],
+        &db,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read"));
+
+    let out = run(
+        vec![example_path("smoke"), "-o".into(), "out.xml".into()],
+        &db,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("use a .json, .jsonl or .csv file"));
+
+    let out = run(
+        vec![
+            example_path("smoke"),
+            "--server".into(),
+            "http://127.0.0.1:9".into(),
+        ],
+        &db,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot reach http://127.0.0.1:9"));
+
+    let out = run(
+        vec![example_path("smoke"), "--server".into(), "not a url".into()],
+        &db,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("is not a URL"));
+}
+
+#[tokio::test]
+async fn runs_against_a_server_store_there_and_exit_the_same_way() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let local_db = dir.path().join("unused.db");
+    let server = format!("http://{}", app.addr);
+    let jsonl = dir.path().join("out.jsonl");
+
+    let out = run(
+        vec![
+            example_path("capitals"),
+            "--server".into(),
+            server.clone(),
+            "-j".into(),
+            "2".into(),
+            "--no-cache".into(),
+            "-o".into(),
+            jsonl.display().to_string(),
+        ],
+        &local_db,
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(100),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("5 passed, 1 failed"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&jsonl).unwrap().lines().count(), 6);
+    assert!(!local_db.exists(), "a server run opens no local database");
+
+    let list = app.get_json("/api/executions").await;
+    assert_eq!(list["total"], 1);
+    let e = &list["items"][0];
+    assert_eq!(
+        (e["maxConcurrency"].as_i64(), &e["useCache"]),
+        (Some(2), &Value::Bool(false))
+    );
+
+    let out = run(
+        vec![example_path("smoke"), "--server".into(), server.clone()],
+        &local_db,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "prompts: ['{{x}}']\nproviders: [nope:x]\n").unwrap();
+    let out = run(
+        vec![bad.display().to_string(), "--server".into(), server],
+        &local_db,
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("server refused the suite (422"), "{stderr}");
+    assert!(
+        stderr.contains("providers[0]: unknown provider \"nope:x\""),
+        "{stderr}"
+    );
+    assert_eq!(app.get_json("/api/executions").await["total"], 2);
+    app.stop().await;
+}
