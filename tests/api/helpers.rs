@@ -262,3 +262,13 @@ pub fn run_binary(args: &[&str], env: &[(&str, &str)]) -> Output {
 pub fn open_db(path: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).expect("open db")
 }
+
+/// Kills the child if the test fails before it does.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -3,6 +3,7 @@
 
 mod auth;
 mod config;
+mod crash;
 mod executions;
 mod fake_openai;
 mod health;

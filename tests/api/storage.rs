@@ -7,7 +7,7 @@ use std::sync::Arc;
 use promptgauge::metrics::Metrics;
 use promptgauge::storage::Storage;
 
-use crate::helpers::{new_execution, open_db, results, spawn_app, spawn_app_at};
+use crate::helpers::{KillOnDrop, new_execution, open_db, results, spawn_app, spawn_app_at};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_keep_answering_during_a_write_burst() {
@@ -227,15 +227,6 @@ async fn sigkill_during_a_write_burst_loses_no_acknowledged_write() {
     app.stop().await;
 }
 
-/// Kills the child if the test fails before it does.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn parse_ack(line: &str) -> Option<(i64, i64, i64)> {
     let mut parts = line

@@ -1,0 +1,142 @@
+//! A real `promptgauge serve` process killed with SIGKILL in the middle of
+//! a 10,000-test execution; the restarted service finishes it with exactly
+//! one result per job and never runs a finished job again.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{KillOnDrop, open_db, sample, spawn_app_at};
+
+/// 100 x 100 list vars expand into 10,000 tests (promptfoo's expansion).
+fn ten_thousand_tests() -> Value {
+    let values: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+    json!({
+        "description": "crash test",
+        "prompts": ["Item {{a}}-{{b}}"],
+        "providers": [{"id": "mock:crash", "config": {"latencyMs": 20}}],
+        "tests": [{"vars": {"a": values, "b": values}, "assert": [{"type": "latency", "threshold": 60000}]}],
+    })
+}
+
+/// Starts the binary on `db` with port 0 and returns it with its address
+/// (read from its start-up log; the rest of the log is drained).
+fn start_server(db: &std::path::Path) -> (KillOnDrop, String) {
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_promptgauge"))
+            .arg("serve")
+            .env("DATABASE_PATH", db)
+            .env("PORT", "0")
+            .env("MAX_CONCURRENT_TESTS", "100")
+            .env("RUST_LOG", "info")
+            .env_remove("API_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start promptgauge"),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("addr=").nth(1) {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server logs its address");
+    (child, addr)
+}
+
+#[tokio::test]
+async fn sigkill_mid_execution_then_restart_completes_with_one_result_per_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    // Blocking here is fine: nothing else runs on this runtime yet.
+    let (mut child, addr) = start_server(&db);
+    promptgauge::providers::openai::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("http://{addr}/api/executions"))
+        .json(&json!({"suite": ten_thousand_tests(), "cache": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let submitted: Value = res.json().await.unwrap();
+    let id = submitted["id"].as_i64().unwrap();
+    assert_eq!(submitted["total"], 10_000);
+
+    // Kill once a good share, but not all, is done.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let seen = loop {
+        let view: Value = client
+            .get(format!("http://{addr}/api/executions/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let done = view["completed"].as_i64().unwrap();
+        if done >= 1500 {
+            break done;
+        }
+        assert!(Instant::now() < deadline, "no progress: {view}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
+
+    let stored_at_kill: i64 = open_db(&db)
+        .query_row(
+            "SELECT count(*) FROM test_results WHERE execution_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(stored_at_kill >= seen, "{stored_at_kill} < {seen} acknowledged");
+    assert!(stored_at_kill < 10_000, "killed too late to mean anything");
+
+    // Restart on the same file: the execution resumes by itself.
+    let app = spawn_app_at(dir, db.clone(), |c| c.max_concurrent_tests = 100).await;
+    let done = app.wait_done(id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let counted = ["passed", "failed", "errors"]
+        .iter()
+        .map(|k| done[k].as_i64().unwrap())
+        .sum::<i64>();
+    assert_eq!((done["completed"].as_i64(), counted), (Some(10_000), 10_000), "{done}");
+
+    eprintln!("killed with {stored_at_kill} of 10000 stored ({seen} seen acknowledged)");
+    // Only the jobs without a result ran again.
+    let rerun = sample(
+        &app.metrics_text().await,
+        r#"promptgauge_provider_requests_total{model="crash",provider="mock",status="success"}"#,
+    )
+    .unwrap_or(0.0);
+    assert_eq!(rerun as i64, 10_000 - stored_at_kill);
+
+    let conn = open_db(&db);
+    let one = |sql: &str| -> i64 { conn.query_row(sql, [id], |r| r.get(0)).unwrap() };
+    assert_eq!(one("SELECT count(*) FROM jobs WHERE execution_id = ?1"), 10_000);
+    assert_eq!(one("SELECT count(*) FROM test_results WHERE execution_id = ?1"), 10_000);
+    assert_eq!(
+        one("SELECT count(*) FROM jobs j LEFT JOIN test_results r ON r.id = j.id
+             WHERE j.execution_id = ?1 AND r.id IS NULL"),
+        0,
+        "a job without its result"
+    );
+    assert_eq!(
+        one("SELECT count(*) FROM test_results r LEFT JOIN jobs j ON j.id = r.id
+             WHERE r.execution_id = ?1 AND j.id IS NULL"),
+        0,
+        "a result without its job"
+    );
+    drop(conn);
+    app.stop().await;
+}
