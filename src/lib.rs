@@ -14,6 +14,7 @@
 //! - [`storage`] is the only place with SQL: a writer thread with group
 //!   commit, a read pool, embedded migrations.
 //! - [`health`] checks that the service can read and write its database.
+//! - [`bench`] is `promptgauge bench`: load scenarios and their figures.
 //! - [`cli`] is `promptgauge run`: a suite run embedded or on a server.
 //! - [`http`] is the only place that knows HTTP: router, auth, errors,
 //!   extractors, one file per resource under `http::routes`.
@@ -26,6 +27,7 @@
 
 pub mod app;
 pub mod assertions;
+pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod config;

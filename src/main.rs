@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use promptgauge::config::{Config, Overrides};
-use promptgauge::{App, cli, storage, telemetry};
+use promptgauge::{App, bench, cli, storage, telemetry};
 
 /// Runs LLM prompt test suites at scale; Prometheus-native.
 #[derive(Parser)]
@@ -27,6 +27,28 @@ enum Command {
     Migrate,
     /// Run a suite and exit 0 (all passed), 100 (some failed) or 1 (error).
     Run(RunCommand),
+    /// Run the load scenarios and print their figures; exit 1 if a target is missed.
+    Bench(BenchCommand),
+}
+
+/// `promptgauge bench` arguments.
+#[derive(Args)]
+struct BenchCommand {
+    /// Scenarios to run (default: all): queue-1k, queue-10k, queue-100k-memory.
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Where scenario databases and the cached 1M-result database live.
+    #[arg(long, value_name = "DIR", default_value = "target/tmp/bench")]
+    data_dir: PathBuf,
+    /// Print the figures as JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Internal: run one scenario on DB in this process and print its figures.
+    #[arg(long, hide = true, value_name = "NAME", requires = "db")]
+    one: Option<String>,
+    /// Internal: the database of `--one`.
+    #[arg(long, hide = true, value_name = "PATH")]
+    db: Option<PathBuf>,
 }
 
 /// `promptgauge serve` arguments.
@@ -105,6 +127,7 @@ impl Flags {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let config = match Config::load(&cli.flags.into_overrides()) {
         Ok(c) => c,
@@ -124,6 +147,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(config, args.demo),
         Command::Migrate => migrate(&config),
         Command::Run(args) => return run(args, &config),
+        Command::Bench(args) => return bench(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,6 +155,20 @@ fn main() -> ExitCode {
             eprintln!("promptgauge: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc gives each thread that allocates its own arena (up to 8 per core)
+/// and keeps freed memory in it; with SQLite's page caches filled on the
+/// writer and reader threads, that held a peak RSS 50 MB above what was in
+/// use (BENCHMARKS.md, queue-100k-memory). Two arenas, each thread with its
+/// own tcache in front, keep RSS close to the heap at no measured cost.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called first in main, before any other thread exists;
+    // mallopt only changes allocator tuning.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 
@@ -167,6 +205,75 @@ fn run(args: RunCommand, config: &Config) -> ExitCode {
         no_cache: args.no_cache,
     };
     ExitCode::from(runtime.block_on(cli::run(args, config)))
+}
+
+fn bench(args: BenchCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("promptgauge: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bench_inner(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("promptgauge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs each scenario in a child process (its own peak memory); returns
+/// whether every target was met.
+async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
+    if let (Some(name), Some(db)) = (&args.one, &args.db) {
+        let s = bench::scenario(name).with_context(|| format!("unknown scenario {name:?}"))?;
+        let figures = bench::queue::run(s, db).await?;
+        println!("{}", serde_json::to_string(&figures)?);
+        return Ok(true);
+    }
+    let names: Vec<String> = if args.scenarios.is_empty() {
+        bench::SCENARIOS.iter().map(|s| s.name.to_owned()).collect()
+    } else {
+        args.scenarios.clone()
+    };
+    let mut all = Vec::new();
+    for name in &names {
+        let s = bench::scenario(name).with_context(|| {
+            let known: Vec<&str> = bench::SCENARIOS.iter().map(|s| s.name).collect();
+            format!("unknown scenario {name:?}; known: {}", known.join(", "))
+        })?;
+        let db = bench::prepare(s, &args.data_dir).await?;
+        eprintln!("running {name} ...");
+        let out = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["bench", "--one", name, "--db"])
+            .arg(&db)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .await
+            .context("cannot start the scenario process")?;
+        bench::fixtures::remove_db(&db);
+        anyhow::ensure!(
+            out.status.success(),
+            "scenario {name} failed ({})",
+            out.status
+        );
+        let figures: bench::Figures = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("scenario {name} printed no figures"))?;
+        if args.json {
+            println!("{}", serde_json::to_string(&figures)?);
+        }
+        all.push(figures);
+    }
+    if !args.json {
+        print!("{}", bench::table(&all));
+    }
+    Ok(all.iter().all(|f| f.met))
 }
 
 fn migrate(config: &Config) -> anyhow::Result<()> {

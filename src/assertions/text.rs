@@ -1,5 +1,8 @@
 //! String assertions, latency and cost: promptfoo's handlers, reason for reason.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 use serde_json::Value;
 
 use super::format::{js_number, to_precision_2};
@@ -355,16 +358,25 @@ fn looks_like_refusal(text: &str) -> bool {
             }
         })
         .collect();
-    REFUSAL_PREFIXES.iter().any(|p| lower.starts_with(p))
-        || REFUSAL_PHRASES.iter().any(|p| contains_word(&lower, p))
+    REFUSAL_PREFIXES.iter().any(|p| lower.starts_with(p)) || contains_refusal_phrase(&lower)
 }
 
-/// `\bphrase\b` without a regex: the phrase bounded by non-word characters.
-fn contains_word(haystack: &str, phrase: &str) -> bool {
+/// All the phrases in one pass over the text (one automaton, built once,
+/// instead of a substring search per phrase: this check ran on every result
+/// of the queue bench and was a fifth of its CPU).
+static REFUSAL_AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::new(REFUSAL_PHRASES).expect("the refusal phrases build an automaton")
+});
+
+/// Any phrase as `\bphrase\b`: bounded by non-word characters. Overlapping
+/// matches are all tried, since one may fail the boundary test where
+/// another passes.
+fn contains_refusal_phrase(haystack: &str) -> bool {
     let is_word = |c: char| c.is_alphanumeric() || c == '_';
-    haystack.match_indices(phrase).any(|(i, m)| {
-        let before = haystack[..i].chars().next_back();
-        let after = haystack[i + m.len()..].chars().next();
+    REFUSAL_AUTOMATON.find_overlapping_iter(haystack).any(|m| {
+        let phrase = REFUSAL_PHRASES[m.pattern().as_usize()];
+        let before = haystack[..m.start()].chars().next_back();
+        let after = haystack[m.end()..].chars().next();
         let starts =
             phrase.chars().next().is_some_and(|c| !is_word(c)) || !before.is_some_and(is_word);
         let ends =

@@ -22,18 +22,36 @@ pub(super) async fn dispatch(shared: Arc<Shared>, run: Arc<Run>, v: usize) {
     };
     let lane = run.lanes[v].clone();
     while let Some(job) = run.next_job(v) {
-        let slot = tokio::select! {
-            () = run.cancel.cancelled() => return,
-            () = shared.token.cancelled() => return,
-            slot = run.slots.clone().acquire_owned() => match slot {
-                Ok(s) => s,
-                Err(_) => return,
-            },
-        };
+        // The lane first: its waiters are served by priority, and this
+        // dispatcher must be among them while its jobs run, or a job of a
+        // lower priority takes each unit a finishing job gives back (a job
+        // gives back its slot before its unit, so the slot is then free).
+        // A unit is never held while waiting for a slot: jobs backing off
+        // hold slots and need units to go on.
         let permit = tokio::select! {
             () = run.cancel.cancelled() => return,
             () = shared.token.cancelled() => return,
             p = lane.limit.acquire(run.priority) => p,
+        };
+        let (slot, permit) = match run.slots.clone().try_acquire_owned() {
+            Ok(slot) => (slot, permit),
+            Err(_) => {
+                drop(permit);
+                let slot = tokio::select! {
+                    () = run.cancel.cancelled() => return,
+                    () = shared.token.cancelled() => return,
+                    slot = run.slots.clone().acquire_owned() => match slot {
+                        Ok(s) => s,
+                        Err(_) => return,
+                    },
+                };
+                let permit = tokio::select! {
+                    () = run.cancel.cancelled() => return,
+                    () = shared.token.cancelled() => return,
+                    p = lane.limit.acquire(run.priority) => p,
+                };
+                (slot, permit)
+            }
         };
         let m = &shared.metrics;
         m.queue_length.dec();
@@ -49,12 +67,11 @@ pub(super) async fn dispatch(shared: Arc<Shared>, run: Arc<Run>, v: usize) {
         shared.tracker.clone().spawn(async move {
             let outcome = tokio::select! {
                 () = ctx.run.cancel.cancelled() => None,
-                row = run_job(&ctx, job, permit) => Some(row),
+                done = run_job(&ctx, job, permit) => Some(done),
             };
             shared.metrics.in_flight.dec();
-            drop(slot);
             match outcome {
-                Some(result) => {
+                Some((result, permit)) => {
                     // Fails only after shutdown closed the sink: the job reruns on restart.
                     let _ = sink
                         .send(Finished {
@@ -62,6 +79,11 @@ pub(super) async fn dispatch(shared: Arc<Shared>, run: Arc<Run>, v: usize) {
                             run: ctx.run,
                         })
                         .await;
+                    // Both are held until the result is handed over: when
+                    // storage falls behind, new jobs wait instead of
+                    // finished ones piling up. The slot goes first (see above).
+                    drop(slot);
+                    drop(permit);
                 }
                 None => shared.runs_cancelled.inc(),
             }

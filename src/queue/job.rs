@@ -27,8 +27,14 @@ pub(super) struct JobContext {
 }
 
 /// Runs `job` to a stored-ready result. `permit` is the lane unit the
-/// dispatcher acquired; it is let go while backing off.
-pub(super) async fn run_job(ctx: &JobContext, job: PendingJob, permit: Permit) -> NewTestResult {
+/// dispatcher acquired; it is let go while backing off, and handed back
+/// with the result (`None` if the job timed out waiting for one) so the
+/// caller holds it until the result is passed on.
+pub(super) async fn run_job(
+    ctx: &JobContext,
+    job: PendingJob,
+    permit: Permit,
+) -> (NewTestResult, Option<Permit>) {
     let run = &ctx.run;
     let (p, v, t) = (
         job.spec.prompt_idx as usize,
@@ -38,9 +44,10 @@ pub(super) async fn run_job(ctx: &JobContext, job: PendingJob, permit: Permit) -
     let provider = &run.providers[v];
     let test = &run.suite.tests[t];
     let started = Instant::now();
+    let mut permit = Some(permit);
     let outcome = match run.suite.render_prompt(p, test) {
         Ok(prompt) => {
-            match tokio::time::timeout(JOB_TIMEOUT, call(ctx, v, &prompt, permit)).await {
+            match tokio::time::timeout(JOB_TIMEOUT, call(ctx, v, &prompt, &mut permit)).await {
                 Ok(result) => result,
                 Err(_) => Err(ProviderError::Timeout { after: JOB_TIMEOUT }),
             }
@@ -72,26 +79,28 @@ pub(super) async fn run_job(ctx: &JobContext, job: PendingJob, permit: Permit) -
             None,
         ),
     };
-    row(
+    let row = row(
         run,
         job,
         provider.id(),
         provider.model(),
         &judgement,
         completion,
-    )
+    );
+    (row, permit)
 }
 
-/// Calls provider `v`, retrying what may succeed on a second try.
+/// Calls provider `v`, retrying what may succeed on a second try. The
+/// lane unit in `permit` is given up while backing off and is back in
+/// `permit` when this returns.
 async fn call(
     ctx: &JobContext,
     v: usize,
     prompt: &str,
-    permit: Permit,
+    permit: &mut Option<Permit>,
 ) -> Result<Completion, ProviderError> {
     let run = &ctx.run;
     let (lane, provider) = (&run.lanes[v], &run.providers[v]);
-    let mut permit = Some(permit);
     let estimate = estimate_tokens(prompt);
     let mut attempt = 0;
     loop {
@@ -112,7 +121,7 @@ async fn call(
             .client
             .complete(provider.as_ref(), prompt, run.use_cache)
             .await;
-        drop(held);
+        *permit = Some(held);
         let e = match result {
             // A cached response says nothing about the provider.
             Ok(c) if c.cached => return Ok(c),
@@ -155,6 +164,8 @@ async fn call(
             lane.label,
             delay.as_secs_f64()
         ));
+        // Others may call the provider while this job backs off.
+        *permit = None;
         tokio::time::sleep(delay).await;
     }
 }

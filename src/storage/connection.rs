@@ -15,10 +15,12 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// Page cache per connection, in KiB (negative `cache_size` means KiB).
 /// The writer's cache must hold the hot pages of all four test_results
 /// indexes: inserts land at random positions in two of them, and once they
-/// outgrow the cache every insert becomes a page read. See BENCHMARKS.md.
-const WRITER_CACHE_KIB: i64 = 262_144;
+/// outgrow the cache every insert becomes a page read. 128 MiB keeps that
+/// true past 1M results; 256 MiB measured no faster and put a 100k-test
+/// execution's peak RSS over 250 MB. See BENCHMARKS.md.
+const WRITER_CACHE_KIB: i64 = 131_072;
 /// Readers share the OS page cache; theirs only needs the working set of a query.
-const READER_CACHE_KIB: i64 = 65_536;
+const READER_CACHE_KIB: i64 = 32_768;
 /// Largest WAL file kept after a checkpoint restarts it: 1 GiB, twice the
 /// checkpointer's WAL limit.
 const JOURNAL_SIZE_LIMIT: i64 = 1 << 30;

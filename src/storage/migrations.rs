@@ -25,6 +25,13 @@ const MIGRATIONS: &[Migration] = &[Migration {
 /// The schema version this binary writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// A short hash of every migration's text: changes whenever the schema
+/// does, so caches of generated databases know when they are stale.
+pub fn schema_fingerprint() -> String {
+    let all: String = MIGRATIONS.iter().map(|m| m.sql).collect();
+    crate::hash::sha256_hex(all.as_bytes())[..12].to_owned()
+}
+
 /// Marks our files (`PRAGMA application_id`), so we never migrate into
 /// another application's database: "PGAU".
 const APPLICATION_ID: i64 = 0x5047_4155;

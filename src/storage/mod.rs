@@ -22,7 +22,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use error::StorageError;
-pub use migrations::{MigrationReport, SCHEMA_VERSION};
+/// Bytes SQLite has had allocated at most in this process (page caches,
+/// statements, sorting), for memory figures.
+pub fn sqlite_memory_peak() -> i64 {
+    // SAFETY: a read of SQLite's global counter, thread-safe in its default
+    // (serialized) threading mode; 0 means "do not reset".
+    unsafe { rusqlite::ffi::sqlite3_memory_highwater(0) }
+}
+
+pub use migrations::{MigrationReport, SCHEMA_VERSION, schema_fingerprint};
 pub use queries::executions::{
     ExecutionRecord, ExecutionStatus, JobSpec, NewExecution, PendingJob, Priority,
 };
@@ -164,6 +172,16 @@ impl Storage {
             .readers
             .run(op::RESULT_COUNTS, move |c| {
                 queries::results::counts(c, execution_id)
+            })
+            .await
+    }
+
+    /// How many results are stored in all.
+    pub async fn count_results(&self) -> Result<i64, StorageError> {
+        self.inner
+            .readers
+            .run(op::RESULT_COUNTS, |c| {
+                c.query_row("SELECT count(*) FROM test_results", [], |r| r.get(0))
             })
             .await
     }

@@ -99,7 +99,10 @@ async fn sigkill_mid_execution_then_restart_completes_with_one_result_per_job() 
             |r| r.get(0),
         )
         .unwrap();
-    assert!(stored_at_kill >= seen, "{stored_at_kill} < {seen} acknowledged");
+    assert!(
+        stored_at_kill >= seen,
+        "{stored_at_kill} < {seen} acknowledged"
+    );
     assert!(stored_at_kill < 10_000, "killed too late to mean anything");
 
     // Restart on the same file: the execution resumes by itself.
@@ -110,7 +113,11 @@ async fn sigkill_mid_execution_then_restart_completes_with_one_result_per_job() 
         .iter()
         .map(|k| done[k].as_i64().unwrap())
         .sum::<i64>();
-    assert_eq!((done["completed"].as_i64(), counted), (Some(10_000), 10_000), "{done}");
+    assert_eq!(
+        (done["completed"].as_i64(), counted),
+        (Some(10_000), 10_000),
+        "{done}"
+    );
 
     eprintln!("killed with {stored_at_kill} of 10000 stored ({seen} seen acknowledged)");
     // Only the jobs without a result ran again.
@@ -123,17 +130,27 @@ async fn sigkill_mid_execution_then_restart_completes_with_one_result_per_job() 
 
     let conn = open_db(&db);
     let one = |sql: &str| -> i64 { conn.query_row(sql, [id], |r| r.get(0)).unwrap() };
-    assert_eq!(one("SELECT count(*) FROM jobs WHERE execution_id = ?1"), 10_000);
-    assert_eq!(one("SELECT count(*) FROM test_results WHERE execution_id = ?1"), 10_000);
     assert_eq!(
-        one("SELECT count(*) FROM jobs j LEFT JOIN test_results r ON r.id = j.id
-             WHERE j.execution_id = ?1 AND r.id IS NULL"),
+        one("SELECT count(*) FROM jobs WHERE execution_id = ?1"),
+        10_000
+    );
+    assert_eq!(
+        one("SELECT count(*) FROM test_results WHERE execution_id = ?1"),
+        10_000
+    );
+    assert_eq!(
+        one(
+            "SELECT count(*) FROM jobs j LEFT JOIN test_results r ON r.id = j.id
+             WHERE j.execution_id = ?1 AND r.id IS NULL"
+        ),
         0,
         "a job without its result"
     );
     assert_eq!(
-        one("SELECT count(*) FROM test_results r LEFT JOIN jobs j ON j.id = r.id
-             WHERE r.execution_id = ?1 AND j.id IS NULL"),
+        one(
+            "SELECT count(*) FROM test_results r LEFT JOIN jobs j ON j.id = r.id
+             WHERE r.execution_id = ?1 AND j.id IS NULL"
+        ),
         0,
         "a result without its job"
     );

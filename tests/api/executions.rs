@@ -488,3 +488,57 @@ async fn bad_suites_are_refused_with_their_problems_and_hostile_text_is_kept_ver
     assert_eq!(results["items"][0]["output"], "\"; rm -rf / \u{202e}");
     app.stop().await;
 }
+
+/// `n` tests on the shared simulated model, 40 ms each.
+fn shared_provider_suite(name: &str, n: usize) -> Value {
+    json!({
+        "description": name,
+        "prompts": [format!("{name} {{{{i}}}}")],
+        "providers": [{"id": "mock:shared", "config": {"latencyMs": 40}}],
+        "tests": (0..n).map(|i| json!({"vars": {"i": i}})).collect::<Vec<_>>(),
+    })
+}
+
+async fn completed(app: &crate::helpers::TestApp, id: i64) -> i64 {
+    app.get_json(&format!("/api/executions/{id}")).await["completed"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn executions_take_turns_on_a_provider_and_high_priority_goes_first() {
+    // One test at a time on the shared provider makes the order visible.
+    let app = crate::helpers::spawn_app_with(|c| c.max_concurrent_tests = 1).await;
+    let long = app
+        .submit(json!({"suite": shared_provider_suite("long", 40), "cache": false}))
+        .await;
+    app.wait_for(long, |e| e["completed"].as_i64() >= Some(2))
+        .await;
+    let before = completed(&app, long).await;
+    let urgent = app
+        .submit(json!({"suite": shared_provider_suite("urgent", 10), "cache": false, "priority": "high"}))
+        .await;
+    let later = app
+        .submit(json!({"suite": shared_provider_suite("later", 6), "cache": false}))
+        .await;
+
+    // The high-priority execution goes ahead: the long one only finishes
+    // what was already running (and at most one that started while the
+    // request was being answered), instead of taking every other turn.
+    assert_eq!(app.wait_done(urgent).await["passed"], 10);
+    let after_urgent = completed(&app, long).await;
+    assert!(after_urgent <= before + 3, "{before} -> {after_urgent}");
+    assert!(completed(&app, later).await <= 1);
+
+    // The two normal executions alternate: the short one that came later
+    // does not wait for the long one to finish.
+    app.wait_done(later).await;
+    let long_now = app.get_json(&format!("/api/executions/{long}")).await;
+    assert_eq!(long_now["status"], "running", "{long_now}");
+    assert!(
+        long_now["completed"].as_i64().unwrap() <= after_urgent + 8,
+        "{long_now}"
+    );
+    assert_eq!(app.wait_done(long).await["passed"], 40);
+    app.stop().await;
+}

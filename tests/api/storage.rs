@@ -227,7 +227,6 @@ async fn sigkill_during_a_write_burst_loses_no_acknowledged_write() {
     app.stop().await;
 }
 
-
 fn parse_ack(line: &str) -> Option<(i64, i64, i64)> {
     let mut parts = line
         .strip_prefix("ACK ")?

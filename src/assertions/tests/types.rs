@@ -319,6 +319,19 @@ fn finish_reason_and_refusal() {
         json!({"type": "is-refusal"}),
         "As an Airbnb host you can list rooms."
     ));
+    // Inside the text, on word boundaries, past a near miss.
+    assert!(passes(
+        json!({"type": "is-refusal"}),
+        "Well, that is not appropriate here."
+    ));
+    assert!(passes(
+        json!({"type": "is-refusal"}),
+        "The bot can't helpers. Also I can't help you."
+    ));
+    assert!(!passes(
+        json!({"type": "is-refusal"}),
+        "The bot can't helpers do that."
+    ));
     let (pass, score, reason) = check(json!({"type": "is-refusal"}), "  ");
     assert_eq!(
         (pass, score, reason.as_str()),
