@@ -17,9 +17,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::events::EventBus;
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::monitor::{Monitor, MonitorConfig, alertmanager};
 use crate::queue::{QueueConfig, TestQueue};
 use crate::storage::Storage;
 
@@ -69,10 +71,31 @@ impl App {
             tracker.clone(),
             token.clone(),
         );
+        let events = EventBus::new();
+        let monitor = Monitor::new(
+            metrics.clone(),
+            storage.clone(),
+            events.clone(),
+            MonitorConfig {
+                interval: config.monitoring_interval,
+                thresholds: config.thresholds,
+                alert_for: config.alert_for,
+                alertmanager: config
+                    .alertmanager_url
+                    .clone()
+                    .map(|url| alertmanager::Target {
+                        url,
+                        instance: addr.to_string(),
+                    }),
+                max_concurrent_tests: config.max_concurrent_tests,
+            },
+        );
         let state = AppState {
             metrics,
             health: Health::new(storage.clone()),
             queue,
+            monitor,
+            events,
             api_token: config.api_token.clone().map(Arc::new),
         };
         Ok(Self {
@@ -112,6 +135,16 @@ impl App {
         &self.state.queue
     }
 
+    /// The performance monitor.
+    pub fn monitor(&self) -> &Monitor {
+        &self.state.monitor
+    }
+
+    /// The in-process event stream.
+    pub fn events(&self) -> &EventBus {
+        &self.state.events
+    }
+
     /// Serves until `shutdown` resolves, then shuts down gracefully.
     pub async fn run(
         self,
@@ -127,6 +160,7 @@ impl App {
             demo,
         } = self;
         tracker.spawn(refresh_statistics(storage.clone(), token.clone()));
+        state.monitor.start(&tracker, token.clone()).await;
         let queue = state.queue.clone();
         let recovering = queue.clone();
         tracker.spawn(async move {

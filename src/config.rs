@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 
+use crate::monitor::{Levels, Thresholds};
+
 /// Everything the service needs to start, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,8 +29,13 @@ pub struct Config {
     pub cache_ttl: Option<Duration>,
     /// How often the performance monitor samples (`PERFORMANCE_MONITORING_INTERVAL`, ms).
     pub monitoring_interval: Duration,
-    /// Memory usage warning threshold in percent (`MEMORY_THRESHOLD`).
-    pub memory_threshold_percent: f64,
+    /// The monitor's warning and critical thresholds (`*_THRESHOLD`,
+    /// `*_CRITICAL_THRESHOLD`; memory's warning is `MEMORY_THRESHOLD`).
+    pub thresholds: Thresholds,
+    /// How long a breach lasts before its alert fires (`ALERT_FOR`, ms).
+    pub alert_for: Duration,
+    /// Alertmanager to push the monitor's alerts to (`ALERTMANAGER_URL`).
+    pub alertmanager_url: Option<String>,
     /// Bearer token required on every route but `/metrics` and health (`API_TOKEN`).
     pub api_token: Option<ApiToken>,
     /// `tracing` filter directives (`RUST_LOG`).
@@ -92,7 +99,9 @@ impl Default for Config {
             max_concurrent_tests: 20,
             cache_ttl: None,
             monitoring_interval: Duration::from_millis(5000),
-            memory_threshold_percent: 80.0,
+            thresholds: Thresholds::default(),
+            alert_for: Duration::from_secs(60),
+            alertmanager_url: None,
             api_token: None,
             log_filter: "info".to_owned(),
         }
@@ -172,12 +181,19 @@ impl Config {
             Some((n, v)) => Duration::from_millis(parse_int(&n, &v, 100, 3_600_000)?),
             None => d.monitoring_interval,
         };
-        let memory_threshold_percent = match get(
+        let memory_warning = get(
             src("MEMORY_THRESHOLD", "--memory-threshold"),
             &o.memory_threshold,
-        )? {
-            Some((n, v)) => parse_percent(&n, &v)?,
-            None => d.memory_threshold_percent,
+        )?;
+        let thresholds = thresholds(&lookup, memory_warning, &d.thresholds)?;
+        let alert_for = match lookup("ALERT_FOR")? {
+            Some(v) => Duration::from_millis(parse_int("ALERT_FOR", &v, 0, 86_400_000)?),
+            None => d.alert_for,
+        };
+        let alertmanager_url = match lookup("ALERTMANAGER_URL")? {
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => Some(parse_http_url("ALERTMANAGER_URL", &v)?),
+            None => None,
         };
         let api_token = match lookup("API_TOKEN")? {
             Some(v) => Some(parse_token(&v)?),
@@ -200,7 +216,9 @@ impl Config {
             max_concurrent_tests,
             cache_ttl,
             monitoring_interval,
-            memory_threshold_percent,
+            thresholds,
+            alert_for,
+            alertmanager_url,
             api_token,
             log_filter,
         })
@@ -225,6 +243,102 @@ impl Config {
             None => Ok(()),
         }
     }
+}
+
+/// How a threshold variable is written and turned into the base unit.
+#[derive(Clone, Copy)]
+enum Unit {
+    /// Percent in the variable, a 0-1 ratio inside.
+    Percent,
+    /// Milliseconds in the variable, seconds inside.
+    Millis,
+    /// A count of jobs.
+    Jobs,
+}
+
+impl Unit {
+    fn parse(self, name: &str, value: &str) -> Result<f64, ConfigError> {
+        match self {
+            Self::Percent => Ok(parse_percent(name, value)? / 100.0),
+            Self::Millis => Ok(parse_int(name, value, 1, 600_000)? as f64 / 1000.0),
+            Self::Jobs => Ok(parse_int(name, value, 1, 100_000_000)? as f64),
+        }
+    }
+
+    fn show(self, base: f64) -> String {
+        match self {
+            Self::Percent => format!("{}", base * 100.0),
+            Self::Millis => format!("{}", base * 1000.0),
+            Self::Jobs => format!("{base}"),
+        }
+    }
+}
+
+/// Every `<SIGNAL>_THRESHOLD` / `<SIGNAL>_CRITICAL_THRESHOLD` pair; a
+/// warning level must be below its critical level.
+fn thresholds(
+    lookup: &impl Fn(&str) -> Result<Option<String>, ConfigError>,
+    memory_warning: Option<(String, String)>,
+    d: &Thresholds,
+) -> Result<Thresholds, ConfigError> {
+    let pair = |signal: &str,
+                unit: Unit,
+                default: Levels,
+                warning_given: Option<(String, String)>|
+     -> Result<Levels, ConfigError> {
+        let warning_name = format!("{signal}_THRESHOLD");
+        let critical_name = format!("{signal}_CRITICAL_THRESHOLD");
+        let warning_given = match warning_given {
+            Some(given) => Some(given),
+            None => lookup(&warning_name)?.map(|v| (warning_name.clone(), v)),
+        };
+        let (warning, warning_name, warning_raw) = match warning_given {
+            Some((n, v)) => (unit.parse(&n, &v)?, n, v),
+            None => (default.warning, warning_name, unit.show(default.warning)),
+        };
+        let critical = match lookup(&critical_name)? {
+            Some(v) => {
+                let c = unit.parse(&critical_name, &v)?;
+                if c <= warning {
+                    return Err(invalid(
+                        &critical_name,
+                        &v,
+                        &format!("must be above the warning level {warning_name}={warning_raw}"),
+                    ));
+                }
+                c
+            }
+            None => default.critical,
+        };
+        if warning >= critical {
+            return Err(invalid(
+                &warning_name,
+                &warning_raw,
+                &format!(
+                    "must be below the critical level {critical_name}={} (set both to move both)",
+                    unit.show(critical)
+                ),
+            ));
+        }
+        Ok(Levels { warning, critical })
+    };
+    Ok(Thresholds {
+        cpu: pair("CPU", Unit::Percent, d.cpu, None)?,
+        memory: pair("MEMORY", Unit::Percent, d.memory, memory_warning)?,
+        response_time: pair("RESPONSE_TIME", Unit::Millis, d.response_time, None)?,
+        error_rate: pair("ERROR_RATE", Unit::Percent, d.error_rate, None)?,
+        queue_length: pair("QUEUE_LENGTH", Unit::Jobs, d.queue_length, None)?,
+    })
+}
+
+/// An `http://` or `https://` URL.
+fn parse_http_url(name: &str, value: &str) -> Result<String, ConfigError> {
+    let allowed = "expected an http:// or https:// URL such as http://127.0.0.1:9093";
+    let url = reqwest::Url::parse(value.trim()).map_err(|_| invalid(name, value, allowed))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid(name, value, allowed));
+    }
+    Ok(value.trim().trim_end_matches('/').to_owned())
 }
 
 /// Reads one variable; a value that is not UTF-8 is an error, not "unset".
@@ -307,7 +421,9 @@ mod tests {
         assert_eq!(c.host.to_string(), "127.0.0.1");
         assert_eq!(c.max_concurrent_tests, 20);
         assert_eq!(c.monitoring_interval, Duration::from_millis(5000));
-        assert_eq!(c.memory_threshold_percent, 80.0);
+        assert_eq!(c.thresholds, Thresholds::default());
+        assert_eq!(c.alert_for, Duration::from_secs(60));
+        assert!(c.alertmanager_url.is_none());
         assert!(c.api_token.is_none() && c.cache_ttl.is_none());
     }
 
@@ -344,6 +460,27 @@ mod tests {
             ("MEMORY_THRESHOLD", "NaN", "percentage"),
             ("DATABASE_PATH", " ", "file path"),
             ("RUST_LOG", "foo=loud", "tracing directives"),
+            ("CPU_THRESHOLD", "0", "percentage"),
+            (
+                "CPU_THRESHOLD",
+                "95",
+                "below the critical level CPU_CRITICAL_THRESHOLD=90",
+            ),
+            (
+                "MEMORY_CRITICAL_THRESHOLD",
+                "50",
+                "above the warning level MEMORY_THRESHOLD=80",
+            ),
+            ("RESPONSE_TIME_THRESHOLD", "1.5", "integer from 1 to 600000"),
+            ("ERROR_RATE_CRITICAL_THRESHOLD", "101", "percentage"),
+            ("QUEUE_LENGTH_THRESHOLD", "many", "integer"),
+            ("ALERT_FOR", "-1", "integer from 0 to 86400000"),
+            ("ALERTMANAGER_URL", "ftp://x", "http:// or https:// URL"),
+            (
+                "ALERTMANAGER_URL",
+                "localhost:9093",
+                "http:// or https:// URL",
+            ),
         ];
         for (name, value, allowed) in cases {
             let err = load(&[(name, value)], &Overrides::default()).unwrap_err();
@@ -352,6 +489,54 @@ mod tests {
             assert!(line.contains(allowed), "{line}");
             assert!(!line.contains('\n'), "{line}");
         }
+    }
+
+    #[test]
+    fn thresholds_are_read_in_their_units_and_kept_in_base_units() {
+        let c = load(
+            &[
+                ("CPU_THRESHOLD", "60"),
+                ("MEMORY_THRESHOLD", "85"),
+                ("RESPONSE_TIME_THRESHOLD", "250"),
+                ("RESPONSE_TIME_CRITICAL_THRESHOLD", "750"),
+                ("ERROR_RATE_CRITICAL_THRESHOLD", "20"),
+                ("QUEUE_LENGTH_THRESHOLD", "10"),
+                ("QUEUE_LENGTH_CRITICAL_THRESHOLD", "50"),
+                ("ALERT_FOR", "0"),
+                ("ALERTMANAGER_URL", "http://127.0.0.1:9093/"),
+            ],
+            &Overrides::default(),
+        )
+        .unwrap();
+        let t = c.thresholds;
+        assert_eq!((t.cpu.warning, t.cpu.critical), (0.6, 0.9));
+        assert_eq!((t.memory.warning, t.memory.critical), (0.85, 0.95));
+        assert_eq!(
+            (t.response_time.warning, t.response_time.critical),
+            (0.25, 0.75)
+        );
+        assert_eq!((t.error_rate.warning, t.error_rate.critical), (0.05, 0.2));
+        assert_eq!(
+            (t.queue_length.warning, t.queue_length.critical),
+            (10.0, 50.0)
+        );
+        assert_eq!(c.alert_for, Duration::ZERO);
+        assert_eq!(c.alertmanager_url.as_deref(), Some("http://127.0.0.1:9093"));
+        // The memory flag still sets memory's warning level.
+        let o = Overrides {
+            memory_threshold: Some("90".into()),
+            ..Default::default()
+        };
+        assert_eq!(load(&[], &o).unwrap().thresholds.memory.warning, 0.9);
+        let err = load(
+            &[],
+            &Overrides {
+                memory_threshold: Some("96".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.name, "--memory-threshold");
     }
 
     #[test]

@@ -24,8 +24,11 @@ pub struct Health {
 /// What `GET /api/performance/health` returns.
 #[derive(Debug, Serialize)]
 pub struct HealthReport {
-    /// `ok` when every check passed, else `unhealthy`.
+    /// `ok`; `degraded` while a warning alert fires; `critical` when a
+    /// check failed or a critical alert fires.
     pub status: &'static str,
+    /// The monitor's verdict alone: `ok`, `degraded` or `critical`.
+    pub alerts: &'static str,
     /// The running version.
     pub version: &'static str,
     /// The git revision it was built from.
@@ -60,9 +63,18 @@ pub struct Check {
 }
 
 impl HealthReport {
-    /// True when every check passed.
+    /// True unless critical (a failed check or a critical alert).
     pub fn is_healthy(&self) -> bool {
-        self.status == "ok"
+        self.status != "critical"
+    }
+
+    /// Folds in the monitor's verdict (`ok`, `degraded`, `critical`).
+    pub fn with_alerts(mut self, alerts: &'static str) -> Self {
+        self.alerts = alerts;
+        if self.status != "critical" && alerts != "ok" {
+            self.status = alerts;
+        }
+        self
     }
 }
 
@@ -85,7 +97,8 @@ impl Health {
         let (database_write, _) = write;
         let healthy = database_read.error.is_none() && database_write.error.is_none();
         HealthReport {
-            status: if healthy { "ok" } else { "unhealthy" },
+            status: if healthy { "ok" } else { "critical" },
+            alerts: "ok",
             version: env!("CARGO_PKG_VERSION"),
             revision: env!("PROMPTGAUGE_REVISION"),
             uptime_seconds: self.started.elapsed().as_secs_f64(),

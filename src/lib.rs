@@ -10,6 +10,9 @@
 //! - [`demo`] is the example workload of `serve --demo`.
 //! - [`telemetry`] installs the `tracing` subscriber.
 //! - [`metrics`] owns the one Prometheus registry and every metric family.
+//! - [`events`] is the in-process event stream (alerts now, progress later).
+//! - [`monitor`] samples host and registry, evaluates thresholds, raises
+//!   alerts, finds leaks and bottlenecks, and recommends.
 //! - [`cache`] is the `TtlCache` every cache is built from.
 //! - [`storage`] is the only place with SQL: a writer thread with group
 //!   commit, a read pool, embedded migrations.
@@ -32,11 +35,13 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod events;
 pub mod export;
 pub mod hash;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod monitor;
 pub mod providers;
 pub mod queue;
 pub mod storage;

@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::monitor::MonitorError;
 use crate::queue::QueueError;
 use crate::storage::StorageError;
 use crate::suite::Problem;
@@ -141,6 +142,15 @@ impl From<QueueError> for ApiError {
             }
             QueueError::ShuttingDown => Self::unavailable(e.to_string()),
             QueueError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<MonitorError> for ApiError {
+    fn from(e: MonitorError) -> Self {
+        match e {
+            MonitorError::UnknownMetric { .. } => Self::not_found(e.to_string()),
+            MonitorError::Storage(s) => s.into(),
         }
     }
 }

@@ -36,6 +36,41 @@ pub fn router(state: AppState) -> Router {
         .add(&["GET"], METRICS, get(routes::metrics::show))
         .add(&["GET"], HEALTH, get(routes::health::show))
         .add(
+            &["GET"],
+            "/api/performance/overview",
+            get(routes::performance::overview),
+        )
+        .add(
+            &["GET"],
+            "/api/performance/metrics",
+            get(routes::performance::metrics),
+        )
+        .add(
+            &["GET"],
+            "/api/performance/metrics/{name}",
+            get(routes::performance::metric),
+        )
+        .add(
+            &["GET"],
+            "/api/performance/alerts",
+            get(routes::performance::alerts),
+        )
+        .add(
+            &["GET"],
+            "/api/performance/bottlenecks",
+            get(routes::performance::bottlenecks),
+        )
+        .add(
+            &["GET"],
+            "/api/performance/recommendations",
+            get(routes::performance::recommendations),
+        )
+        .add(
+            &["GET"],
+            "/api/performance/export",
+            get(routes::performance::export),
+        )
+        .add(
             &["GET", "POST"],
             "/api/suites",
             get(routes::suites::list).post(routes::suites::create),

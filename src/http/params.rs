@@ -1,6 +1,7 @@
 //! Path and query parameters, checked with every problem reported at once.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use super::error::ApiError;
 use crate::suite::Problem;
@@ -76,6 +77,47 @@ impl Query {
         parsed
     }
 
+    /// A duration such as `90s`, `5m`, `1h` or `7d` (a bare number is
+    /// seconds), from 1 s to `max`.
+    pub(super) fn duration(&mut self, key: &str, max: Duration) -> Option<Duration> {
+        let raw = self.params.remove(key)?;
+        match parse_duration(&raw).filter(|d| *d >= Duration::from_secs(1) && *d <= max) {
+            Some(d) => Some(d),
+            None => {
+                self.problems.push(Problem::new(
+                    key,
+                    format!(
+                        "expected a duration such as 90s, 5m, 1h or 7d, at most {}d, got {raw:?}",
+                        max.as_secs() / 86_400
+                    ),
+                ));
+                None
+            }
+        }
+    }
+
+    /// Unix milliseconds, or a duration meaning that long ago.
+    pub(super) fn since(&mut self, key: &str, now_ms: i64) -> Option<i64> {
+        let raw = self.params.remove(key)?;
+        if let Ok(ms) = raw.parse::<i64>() {
+            if ms >= 0 {
+                return Some(ms);
+            }
+        }
+        match parse_duration(&raw) {
+            Some(d) if !raw.chars().all(|c| c.is_ascii_digit()) => {
+                Some(now_ms - d.as_millis() as i64)
+            }
+            _ => {
+                self.problems.push(Problem::new(
+                    key,
+                    format!("expected unix milliseconds or a duration such as 24h, got {raw:?}"),
+                ));
+                None
+            }
+        }
+    }
+
     /// Refuses unknown parameters and any problem found so far.
     pub(super) fn finish(mut self) -> Result<(), ApiError> {
         let mut unknown: Vec<String> = self.params.into_keys().collect();
@@ -88,6 +130,38 @@ impl Query {
             Ok(())
         } else {
             Err(ApiError::invalid("invalid_query", self.problems))
+        }
+    }
+}
+
+/// `90s`, `5m`, `1h`, `7d`, or a bare number of seconds.
+fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (n, unit) = raw.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_prometheus_ranges() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        for bad in ["", "m", "5 m", "-5m", "1.5h", "5w", "99999999999999999999d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }
 }

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use crate::config::ApiToken;
+use crate::events::EventBus;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::monitor::Monitor;
 use crate::queue::TestQueue;
 
 /// Handles shared by all requests.
@@ -16,6 +18,10 @@ pub struct AppState {
     pub health: Health,
     /// Suites and executions.
     pub queue: TestQueue,
+    /// The performance monitor.
+    pub monitor: Monitor,
+    /// The in-process event stream.
+    pub events: EventBus,
     /// When set, the bearer token every protected route requires.
     pub api_token: Option<Arc<ApiToken>>,
 }

@@ -8,12 +8,14 @@
 
 mod cache;
 mod http;
+mod monitor;
 mod providers;
 mod queue;
 mod storage;
 
 pub use cache::CacheMetrics;
 pub use http::HttpMetrics;
+pub use monitor::MonitorMetrics;
 pub use providers::ProviderMetrics;
 pub use queue::QueueMetrics;
 pub use storage::StorageMetrics;
@@ -49,6 +51,8 @@ pub struct Metrics {
     pub providers: ProviderMetrics,
     /// The test queue.
     pub queue: QueueMetrics,
+    /// The performance monitor.
+    pub monitor: MonitorMetrics,
 }
 
 impl Metrics {
@@ -78,6 +82,7 @@ impl Metrics {
             cache: CacheMetrics::new(&registry)?,
             providers: ProviderMetrics::new(&registry)?,
             queue: QueueMetrics::new(&registry)?,
+            monitor: MonitorMetrics::new(&registry)?,
             registry,
         })
     }

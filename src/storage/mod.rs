@@ -13,6 +13,7 @@ mod checkpointer;
 mod connection;
 mod error;
 mod migrations;
+mod monitor;
 mod queries;
 mod readers;
 mod runs;
@@ -34,6 +35,7 @@ pub use migrations::{MigrationReport, SCHEMA_VERSION, schema_fingerprint};
 pub use queries::executions::{
     ExecutionRecord, ExecutionStatus, JobSpec, NewExecution, PendingJob, Priority,
 };
+pub use queries::monitor::{AlertRow, MonitorSampleRow};
 pub use queries::provider_cache::{CachedResponse, NewCacheEntry};
 pub use queries::results::{GroupTotals, NewTestResult, ResultCounts, ResultFilter, ResultRecord};
 pub use queries::suites::{NewSuite, NewTestCase, SuiteRecord};
@@ -61,6 +63,10 @@ mod op {
     pub(super) const SET_STATUS: &str = "set_execution_status";
     pub(super) const PENDING_JOBS: &str = "pending_jobs";
     pub(super) const LIST_RESULTS: &str = "list_results";
+    pub(super) const ALERT_WRITE: &str = "alert_write";
+    pub(super) const ALERT_READ: &str = "alert_read";
+    pub(super) const MONITOR_SAMPLES_WRITE: &str = "monitor_samples_write";
+    pub(super) const MONITOR_SAMPLES_READ: &str = "monitor_samples_read";
     /// Every operation, so their series exist (at zero) from the start.
     pub(super) const ALL: &[&str] = &[
         INSERT_RESULTS,
@@ -79,6 +85,10 @@ mod op {
         SET_STATUS,
         PENDING_JOBS,
         LIST_RESULTS,
+        ALERT_WRITE,
+        ALERT_READ,
+        MONITOR_SAMPLES_WRITE,
+        MONITOR_SAMPLES_READ,
     ];
 }
 

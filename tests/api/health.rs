@@ -49,7 +49,7 @@ async fn health_is_unavailable_once_storage_is_closed() {
 
     assert_eq!(res.status(), 503);
     let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["status"], "unhealthy");
+    assert_eq!(body["status"], "critical");
     assert_eq!(body["checks"]["database_write"]["status"], "failed");
     assert_eq!(
         body["checks"]["database_write"]["error"],

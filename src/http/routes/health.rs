@@ -7,11 +7,17 @@ use crate::health::HealthReport;
 use crate::http::extract::Json;
 use crate::http::state::AppState;
 
-/// 200 when the database reads and writes, 503 otherwise; the body says which.
+/// `ok` or `degraded` (a warning alert fires): 200; `critical` (the
+/// database fails to read or write, or a critical alert fires): 503. The
+/// body says which.
 pub(in crate::http) async fn show(
     State(state): State<AppState>,
 ) -> (StatusCode, Json<HealthReport>) {
-    let report = state.health.check().await;
+    let report = state
+        .health
+        .check()
+        .await
+        .with_alerts(state.monitor.status());
     let status = if report.is_healthy() {
         StatusCode::OK
     } else {

@@ -4,6 +4,7 @@
 pub(super) mod executions;
 pub(super) mod health;
 pub(super) mod metrics;
+pub(super) mod performance;
 pub(super) mod suites;
 
 use axum::http::{Method, Uri};

@@ -4,6 +4,7 @@
 pub(super) mod executions;
 pub(super) mod maintenance;
 pub(super) mod meta;
+pub(super) mod monitor;
 pub(super) mod provider_cache;
 pub(super) mod results;
 pub(super) mod suites;

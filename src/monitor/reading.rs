@@ -1,0 +1,136 @@
+//! Reading the registry: cumulative counters and histograms at one moment,
+//! from the same handles `/metrics` encodes. Signals over an interval are
+//! the differences between two readings, as `rate()` and `increase()` take
+//! them in Prometheus.
+
+use std::collections::BTreeMap;
+
+use prometheus::core::Collector;
+use prometheus::proto::Metric;
+
+use super::histogram::HistogramReading;
+use crate::metrics::Metrics;
+
+/// The value of label `name` on `m`.
+pub(super) fn label<'a>(m: &'a Metric, name: &str) -> &'a str {
+    m.get_label()
+        .iter()
+        .find(|l| l.name() == name)
+        .map_or("", |l| l.value())
+}
+
+/// Every metric of a collector (one family for a `*Vec`).
+pub(super) fn metrics_of(c: &dyn Collector) -> Vec<Metric> {
+    c.collect()
+        .into_iter()
+        .flat_map(|mut f| f.take_metric())
+        .collect()
+}
+
+/// Hits and lookups of one cache, or errors and calls of one provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Ratio {
+    /// The part (hits, errors, 429s).
+    pub part: u64,
+    /// The whole (lookups, calls).
+    pub whole: u64,
+}
+
+impl Ratio {
+    /// part / whole over what happened since `earlier`; `None` when
+    /// nothing happened.
+    pub fn since(&self, earlier: &Ratio) -> Option<(f64, u64)> {
+        let whole = self.whole.checked_sub(earlier.whole)?;
+        let part = self.part.checked_sub(earlier.part)?;
+        (whole > 0).then(|| (part as f64 / whole as f64, whole))
+    }
+}
+
+/// Cumulative readings of the registry at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    /// HTTP responses, all and 5xx.
+    pub http: Ratio,
+    /// HTTP latency summed over routes.
+    pub http_latency: HistogramReading,
+    /// Per cache: hits of lookups.
+    pub caches: BTreeMap<String, Ratio>,
+    /// Per provider: failed calls of all calls.
+    pub provider_errors: BTreeMap<String, Ratio>,
+    /// Per provider: rate-limited calls of all calls.
+    pub provider_429s: BTreeMap<String, Ratio>,
+    /// Jobs waiting to start.
+    pub queue_length: i64,
+    /// Tests running.
+    pub in_flight: i64,
+    /// Sum of the adaptive concurrency limits of all providers.
+    pub concurrency_limit: i64,
+    /// Tests finished, any outcome.
+    pub tests_finished: u64,
+}
+
+impl Reading {
+    /// Reads the handles.
+    pub fn take(m: &Metrics) -> Self {
+        let mut r = Self {
+            queue_length: m.queue.queue_length.get(),
+            in_flight: m.queue.in_flight.get(),
+            ..Self::default()
+        };
+        for metric in metrics_of(&m.http.requests) {
+            let n = metric.get_counter().get_value() as u64;
+            r.http.whole += n;
+            if label(&metric, "status").starts_with('5') {
+                r.http.part += n;
+            }
+        }
+        for metric in metrics_of(&m.http.duration) {
+            r.http_latency
+                .add(&HistogramReading::from_proto(metric.get_histogram()));
+        }
+        for metric in metrics_of(&m.cache.lookups) {
+            let n = metric.get_counter().get_value() as u64;
+            let c = r
+                .caches
+                .entry(label(&metric, "cache").to_owned())
+                .or_default();
+            c.whole += n;
+            if label(&metric, "result") == "hit" {
+                c.part += n;
+            }
+        }
+        // The providers' response cache is a cache too.
+        for metric in metrics_of(&m.providers.cache_lookups) {
+            let n = metric.get_counter().get_value() as u64;
+            let c = r.caches.entry("provider_responses".to_owned()).or_default();
+            c.whole += n;
+            if label(&metric, "result") == "hit" {
+                c.part += n;
+            }
+        }
+        for metric in metrics_of(&m.providers.requests) {
+            let n = metric.get_counter().get_value() as u64;
+            let provider = label(&metric, "provider").to_owned();
+            let status = label(&metric, "status");
+            let e = r.provider_errors.entry(provider.clone()).or_default();
+            e.whole += n;
+            if status != "success" {
+                e.part += n;
+            }
+            let l = r.provider_429s.entry(provider).or_default();
+            l.whole += n;
+            if status == "rate_limited" {
+                l.part += n;
+            }
+        }
+        r.tests_finished = metrics_of(&m.queue.runs)
+            .iter()
+            .map(|metric| metric.get_counter().get_value() as u64)
+            .sum();
+        r.concurrency_limit = metrics_of(&m.queue.concurrency_limit)
+            .iter()
+            .map(|metric| metric.get_gauge().get_value() as i64)
+            .sum();
+        r
+    }
+}
