@@ -54,10 +54,13 @@ impl App {
 
         let path = config.database_path.clone();
         let storage_metrics = metrics.storage.clone();
+        let busy_timeout = config.db_busy_timeout;
         // Opening migrates and analyzes: blocking work, kept off the async workers.
-        let storage = tokio::task::spawn_blocking(move || Storage::open(&path, storage_metrics))
-            .await
-            .context("storage start-up panicked")??;
+        let storage = tokio::task::spawn_blocking(move || {
+            Storage::open_with_busy_timeout(&path, busy_timeout, storage_metrics)
+        })
+        .await
+        .context("storage start-up panicked")??;
         tracing::info!(path = %config.database_path.display(), "database ready");
 
         let (tracker, token) = (TaskTracker::new(), CancellationToken::new());
@@ -160,14 +163,19 @@ impl App {
             demo,
         } = self;
         tracker.spawn(refresh_statistics(storage.clone(), token.clone()));
-        state.monitor.start(&tracker, token.clone()).await;
         let queue = state.queue.clone();
         let recovering = queue.clone();
+        let (recovered, recovery_done) = tokio::sync::oneshot::channel::<()>();
         tracker.spawn(async move {
             if let Err(e) = recovering.recover().await {
                 tracing::error!(error = %e, "resuming unfinished executions failed");
             }
+            drop(recovered);
         });
+        let ready = async move {
+            let _ = recovery_done.await;
+        };
+        state.monitor.start(&tracker, token.clone(), ready).await;
 
         if demo {
             tracker.spawn(crate::demo::run(queue.clone(), token.clone()));

@@ -23,6 +23,9 @@ pub struct Config {
     pub port: u16,
     /// SQLite database file (`DATABASE_PATH`).
     pub database_path: PathBuf,
+    /// How long a statement waits for a lock held by another process before
+    /// it fails and the request answers 503 (`DB_BUSY_TIMEOUT`, ms).
+    pub db_busy_timeout: Duration,
     /// Starting per-provider concurrency of the test queue (`MAX_CONCURRENT_TESTS`).
     pub max_concurrent_tests: usize,
     /// Overrides every cache's default time to live (`CACHE_TTL`, ms).
@@ -96,6 +99,7 @@ impl Default for Config {
             host: IpAddr::from([127, 0, 0, 1]),
             port: 3001,
             database_path: PathBuf::from("./data/promptgauge.db"),
+            db_busy_timeout: Duration::from_secs(5),
             max_concurrent_tests: 20,
             cache_ttl: None,
             monitoring_interval: Duration::from_millis(5000),
@@ -160,6 +164,10 @@ impl Config {
             Some((_, v)) => PathBuf::from(v),
             None => d.database_path,
         };
+        let db_busy_timeout = match lookup("DB_BUSY_TIMEOUT")? {
+            Some(v) => Duration::from_millis(parse_int("DB_BUSY_TIMEOUT", &v, 1, 600_000)?),
+            None => d.db_busy_timeout,
+        };
         let max_concurrent_tests = match get(
             src("MAX_CONCURRENT_TESTS", "--max-concurrent-tests"),
             &o.max_concurrent_tests,
@@ -213,6 +221,7 @@ impl Config {
             host,
             port,
             database_path,
+            db_busy_timeout,
             max_concurrent_tests,
             cache_ttl,
             monitoring_interval,
@@ -475,6 +484,7 @@ mod tests {
             ("ERROR_RATE_CRITICAL_THRESHOLD", "101", "percentage"),
             ("QUEUE_LENGTH_THRESHOLD", "many", "integer"),
             ("ALERT_FOR", "-1", "integer from 0 to 86400000"),
+            ("DB_BUSY_TIMEOUT", "0", "integer from 1 to 600000"),
             ("ALERTMANAGER_URL", "ftp://x", "http:// or https:// URL"),
             (
                 "ALERTMANAGER_URL",
@@ -504,6 +514,7 @@ mod tests {
                 ("QUEUE_LENGTH_CRITICAL_THRESHOLD", "50"),
                 ("ALERT_FOR", "0"),
                 ("ALERTMANAGER_URL", "http://127.0.0.1:9093/"),
+                ("DB_BUSY_TIMEOUT", "250"),
             ],
             &Overrides::default(),
         )
@@ -521,6 +532,7 @@ mod tests {
             (10.0, 50.0)
         );
         assert_eq!(c.alert_for, Duration::ZERO);
+        assert_eq!(c.db_busy_timeout, Duration::from_millis(250));
         assert_eq!(c.alertmanager_url.as_deref(), Some("http://127.0.0.1:9093"));
         // The memory flag still sets memory's warning level.
         let o = Overrides {

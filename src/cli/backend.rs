@@ -60,8 +60,12 @@ pub enum Backend {
 impl Backend {
     /// An in-process queue over `config`'s database.
     pub fn embedded(config: &Config, metrics: &Metrics) -> Result<Self, Failure> {
-        let storage = Storage::open(&config.database_path, metrics.storage.clone())
-            .map_err(|e| e.to_string())?;
+        let storage = Storage::open_with_busy_timeout(
+            &config.database_path,
+            config.db_busy_timeout,
+            metrics.storage.clone(),
+        )
+        .map_err(|e| e.to_string())?;
         let (tracker, token) = (TaskTracker::new(), CancellationToken::new());
         let queue = TestQueue::start(
             storage.clone(),

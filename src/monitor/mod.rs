@@ -113,7 +113,15 @@ struct Shared {
     sources: Mutex<Vec<BottleneckSource>>,
     state: Mutex<MonitorState>,
     notify: Mutex<Option<mpsc::Sender<Transition>>>,
+    recorder: Mutex<Option<mpsc::UnboundedSender<Record>>>,
     started: Instant,
+}
+
+/// Storage work for the recorder task.
+enum Record {
+    Alert(Transition),
+    History(Vec<MonitorSampleRow>),
+    Prune { before: i64 },
 }
 
 struct MonitorState {
@@ -290,6 +298,7 @@ impl Monitor {
                     cached_host: None,
                 }),
                 notify: Mutex::new(None),
+                recorder: Mutex::new(None),
                 config,
                 started: Instant::now(),
             }),
@@ -302,9 +311,16 @@ impl Monitor {
     }
 
     /// Restores the alerts that were firing before a restart, starts the
-    /// Alertmanager pusher when configured, and samples every interval
+    /// Alertmanager pusher when configured, and, once `ready` completes
+    /// (unfinished executions are back in the queue, so a restored backlog
+    /// alert does not resolve on an empty queue), samples every interval
     /// until `token` is cancelled.
-    pub async fn start(&self, tracker: &TaskTracker, token: CancellationToken) {
+    pub async fn start(
+        &self,
+        tracker: &TaskTracker,
+        token: CancellationToken,
+        ready: impl Future<Output = ()> + Send + 'static,
+    ) {
         let shared = &self.shared;
         let restored = match shared.storage.active_alerts().await {
             Ok(rows) => rows.into_iter().filter_map(alert_from_row).collect(),
@@ -326,6 +342,9 @@ impl Monitor {
                 token.clone(),
             ));
         }
+        let (tx, rx) = mpsc::unbounded_channel();
+        *lock(&shared.recorder) = Some(tx);
+        tracker.spawn(self.clone().run_recorder(rx, token.clone()));
         {
             let mut st = lock(&shared.state);
             for a in &restored {
@@ -341,20 +360,25 @@ impl Monitor {
         let monitor = self.clone();
         let interval = shared.config.interval;
         tracker.spawn(async move {
+            tokio::select! {
+                () = token.cancelled() => return,
+                () = ready => {}
+            }
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     () = token.cancelled() => return,
-                    _ = tick.tick() => monitor.cycle().await,
+                    _ = tick.tick() => monitor.cycle(),
                 }
             }
         });
     }
 
-    /// One cycle: sample, evaluate, record. [`Monitor::start`] runs it
-    /// every interval; tests and the bench call it directly.
-    pub async fn cycle(&self) {
+    /// One cycle: sample, evaluate, publish. [`Monitor::start`] runs it
+    /// every interval; the bench calls it directly. Storage happens on the
+    /// recorder task that [`Monitor::start`] starts, never here.
+    pub fn cycle(&self) {
         let started = Instant::now();
         let (transitions, history) = self.evaluate();
         self.shared
@@ -362,7 +386,7 @@ impl Monitor {
             .monitor
             .evaluation
             .observe(started.elapsed().as_secs_f64());
-        self.record(transitions, history).await;
+        self.record(transitions, history);
     }
 
     /// The synchronous part of a cycle: everything but storage.
@@ -434,7 +458,14 @@ impl Monitor {
         g.memory_growth.set(st.leak.growth_bytes_per_sec);
 
         let mut transitions = Vec::new();
-        for s in ALERT_SIGNALS {
+        // The first sample has no interval behind it (no error rate, no
+        // latency): judging it would resolve restored alerts for nothing.
+        let signals = if st.last.is_some() {
+            ALERT_SIGNALS
+        } else {
+            &[]
+        };
+        for s in signals {
             let value = sample.get(s.metric);
             for (severity, threshold) in s.levels(&cfg.thresholds) {
                 let describe = |v: f64| s.describe(severity, threshold, v);
@@ -470,82 +501,118 @@ impl Monitor {
         (transitions, history)
     }
 
-    /// Stores, publishes and forwards what a cycle produced.
-    async fn record(&self, transitions: Vec<Transition>, history: Vec<MonitorSampleRow>) {
+    /// Publishes and forwards what a cycle produced at once, and hands the
+    /// storage work to the recorder, so a locked or slow database never
+    /// delays sampling.
+    fn record(&self, transitions: Vec<Transition>, history: Vec<MonitorSampleRow>) {
         let shared = &self.shared;
+        let recorder = lock(&shared.recorder).clone();
+        let notify = lock(&shared.notify).clone();
         for t in transitions {
             let (kind, alert) = match &t {
                 Transition::Fired(a) => ("alert.firing", a),
                 Transition::Resolved(a) => ("alert.resolved", a),
             };
-            match &t {
-                Transition::Fired(a) => match shared.storage.insert_alert(alert_to_row(a)).await {
-                    Ok(id) => lock(&shared.state).book.set_id(&a.signal, a.severity, id),
-                    Err(e) => {
-                        tracing::warn!(error = %e, alertname = %a.alertname, "cannot store the alert")
-                    }
-                },
-                Transition::Resolved(a) => {
-                    let stored = match a.id {
-                        Some(id) => {
-                            shared
-                                .storage
-                                .update_alert(
-                                    id,
-                                    a.value,
-                                    a.peak_value,
-                                    Some(a.description.clone()),
-                                    a.resolved_at,
-                                )
-                                .await
-                        }
-                        None => shared
-                            .storage
-                            .insert_alert(alert_to_row(a))
-                            .await
-                            .map(|_| ()),
-                    };
-                    if let Err(e) = stored {
-                        tracing::warn!(error = %e, alertname = %a.alertname, "cannot store the resolution");
-                    }
-                }
-            }
-            match &t {
-                Transition::Fired(a) => {
-                    tracing::warn!(alertname = %a.alertname, severity = a.severity.as_str(), value = a.value, "alert firing: {}", a.description)
-                }
-                Transition::Resolved(a) => {
-                    tracing::info!(alertname = %a.alertname, severity = a.severity.as_str(), "alert resolved")
-                }
+            if matches!(t, Transition::Fired(_)) {
+                tracing::warn!(alertname = %alert.alertname, severity = alert.severity.as_str(), value = alert.value, "alert firing: {}", alert.description);
+            } else {
+                tracing::info!(alertname = %alert.alertname, severity = alert.severity.as_str(), "alert resolved");
             }
             shared.events.publish(Event {
                 kind,
                 at: now_ms(),
                 data: serde_json::to_value(alert).unwrap_or_default(),
             });
-            let notify = lock(&shared.notify).clone();
-            if let Some(tx) = notify {
+            if let Some(tx) = &notify {
                 // Never wait: a full channel is caught up by the next resend.
-                let _ = tx.try_send(t);
+                let _ = tx.try_send(t.clone());
+            }
+            if let Some(tx) = &recorder {
+                let _ = tx.send(Record::Alert(t));
             }
         }
-        if !history.is_empty() {
-            if let Err(e) = shared.storage.insert_monitor_samples(history).await {
-                tracing::warn!(error = %e, "cannot store monitor history");
+        if let Some(tx) = &recorder {
+            if !history.is_empty() {
+                let _ = tx.send(Record::History(history));
             }
-        }
-        let prune = {
             let mut st = lock(&shared.state);
-            let due = st.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY);
-            if due {
+            if st.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                 st.last_prune = Some(Instant::now());
+                let _ = tx.send(Record::Prune {
+                    before: now_ms() - HISTORY_RETENTION.as_millis() as i64,
+                });
             }
-            due
-        };
-        if prune {
-            let before = now_ms() - HISTORY_RETENTION.as_millis() as i64;
-            if let Err(e) = shared.storage.prune_monitor_samples(before).await {
-                tracing::warn!(error = %e, "cannot prune monitor history");
+        }
+    }
+
+    /// Stores what [`Monitor::record`] hands over, in order, until `token`
+    /// is cancelled; then stores what is left.
+    async fn run_recorder(self, mut rx: mpsc::UnboundedReceiver<Record>, token: CancellationToken) {
+        // Ids of stored firing alerts whose resolution may come before the
+        // book heard of the id.
+        let mut ids: BTreeMap<(String, Severity), i64> = BTreeMap::new();
+        loop {
+            let record = tokio::select! {
+                biased;
+                r = rx.recv() => r,
+                () = token.cancelled() => None,
+            };
+            match record {
+                Some(r) => self.store(r, &mut ids).await,
+                None => break,
+            }
+        }
+        while let Ok(r) = rx.try_recv() {
+            self.store(r, &mut ids).await;
+        }
+    }
+
+    async fn store(&self, record: Record, ids: &mut BTreeMap<(String, Severity), i64>) {
+        let storage = &self.shared.storage;
+        match record {
+            Record::Alert(Transition::Fired(a)) => {
+                match storage.insert_alert(alert_to_row(&a)).await {
+                    Ok(id) => {
+                        ids.insert((a.signal.clone(), a.severity), id);
+                        lock(&self.shared.state)
+                            .book
+                            .set_id(&a.signal, a.severity, id);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, alertname = %a.alertname, "cannot store the alert");
+                    }
+                }
+            }
+            Record::Alert(Transition::Resolved(a)) => {
+                let id = ids.remove(&(a.signal.clone(), a.severity)).or(a.id);
+                let stored = match id {
+                    Some(id) => {
+                        storage
+                            .update_alert(
+                                id,
+                                a.value,
+                                a.peak_value,
+                                Some(a.description.clone()),
+                                a.resolved_at,
+                            )
+                            .await
+                    }
+                    // Its firing was never stored: keep the episode anyway.
+                    None => storage.insert_alert(alert_to_row(&a)).await.map(|_| ()),
+                };
+                if let Err(e) = stored {
+                    tracing::warn!(error = %e, alertname = %a.alertname, "cannot store the resolution");
+                }
+            }
+            Record::History(rows) => {
+                if let Err(e) = storage.insert_monitor_samples(rows).await {
+                    tracing::warn!(error = %e, "cannot store monitor history");
+                }
+            }
+            Record::Prune { before } => {
+                if let Err(e) = storage.prune_monitor_samples(before).await {
+                    tracing::warn!(error = %e, "cannot prune monitor history");
+                }
             }
         }
     }

@@ -198,17 +198,6 @@ impl TestQueue {
     /// Cancels an execution: pending jobs are dropped, running ones
     /// aborted, finished results kept.
     pub async fn cancel(&self, id: i64) -> Result<ExecutionRecord, QueueError> {
-        let run = {
-            let runs = self.shared.runs.lock().unwrap_or_else(|p| p.into_inner());
-            runs.get(&id).cloned()
-        };
-        if let Some(run) = run {
-            run.cancel.cancel();
-            let dropped = run.drop_pending();
-            self.shared.metrics.queue_length.sub(dropped as i64);
-            self.shared.runs_cancelled.inc_by(dropped);
-            self.shared.forget(id);
-        }
         let record = self
             .shared
             .storage
@@ -224,10 +213,24 @@ impl TestQueue {
                 status: record.status,
             });
         }
-        self.shared
+        // Stored first: a run still being started (recovery) sees it and
+        // does not run; one already live is found below.
+        let cancelled = self
+            .shared
             .storage
             .set_execution_status(id, ExecutionStatus::Cancelled, None)
             .await?;
+        let run = {
+            let runs = self.shared.runs.lock().unwrap_or_else(|p| p.into_inner());
+            runs.get(&id).cloned()
+        };
+        if let Some(run) = run.filter(|_| cancelled) {
+            run.cancel.cancel();
+            let dropped = run.drop_pending();
+            self.shared.metrics.queue_length.sub(dropped as i64);
+            self.shared.runs_cancelled.inc_by(dropped);
+            self.shared.forget(id);
+        }
         self.shared
             .storage
             .get_execution(id)
@@ -298,5 +301,95 @@ impl Shared {
                 lane
             })
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Priority;
+    use crate::suite::Format;
+
+    fn queue(storage: &Storage, metrics: &Metrics) -> (TestQueue, TaskTracker, CancellationToken) {
+        let (tracker, token) = (TaskTracker::new(), CancellationToken::new());
+        let config = QueueConfig {
+            max_concurrency: 1,
+            cache_ttl: None,
+        };
+        let q = TestQueue::start(
+            storage.clone(),
+            metrics,
+            config,
+            tracker.clone(),
+            token.clone(),
+        );
+        (q, tracker, token)
+    }
+
+    #[tokio::test]
+    async fn a_cancel_while_recovery_prepares_a_run_keeps_it_from_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Metrics::new().unwrap();
+        let storage = Storage::open(&dir.path().join("q.db"), metrics.storage.clone()).unwrap();
+        // An execution an earlier process left unfinished.
+        let (first, tracker, token) = queue(&storage, &metrics);
+        let suite = "prompts: ['p {{i}}']\nproviders: [{id: 'mock:m', config: {latencyMs: 1000}}]\ntests: [{vars: {i: 1}}, {vars: {i: 2}}, {vars: {i: 3}}, {vars: {i: 4}}, {vars: {i: 5}}]";
+        let id = first
+            .submit(SubmitRequest {
+                suite: SuiteSource::Inline {
+                    source: suite.to_owned(),
+                    format: Format::Yaml,
+                },
+                providers: None,
+                max_concurrency: None,
+                priority: Priority::Normal,
+                use_cache: Some(false),
+            })
+            .await
+            .unwrap()
+            .id;
+        token.cancel();
+        first.close();
+        tracker.close();
+        tracker.wait().await;
+
+        let metrics = Metrics::new().unwrap();
+        let (second, tracker, token) = queue(&storage, &metrics);
+        let record = storage
+            .unfinished_executions()
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(record.id, id);
+        let stored = storage.count_results().await.unwrap();
+        // Recovery has read the suite and the pending jobs...
+        let resumable = second.shared.load_resumable(&record).await.unwrap();
+        assert!(resumable.jobs.len() >= 4);
+        // ...when the cancel lands, before the run is live.
+        let cancelled = second.cancel(id).await.unwrap();
+        assert_eq!(cancelled.status, ExecutionStatus::Cancelled);
+        let r = resumable;
+        second
+            .shared
+            .start(r.id, r.suite, r.providers, r.options, r.jobs, r.total)
+            .await
+            .unwrap();
+
+        assert!(second.progress(id).is_none(), "the run is not live");
+        assert_eq!(metrics.queue.queue_length.get(), 0);
+        assert_eq!(metrics.queue.executions_running.get(), 0);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            storage.count_results().await.unwrap(),
+            stored,
+            "nothing ran"
+        );
+        let record = storage.get_execution(id).await.unwrap().unwrap();
+        assert_eq!(record.status, ExecutionStatus::Cancelled);
+        token.cancel();
+        second.close();
+        tracker.close();
+        tracker.wait().await;
     }
 }

@@ -194,15 +194,27 @@ impl Shared {
             })
             .collect::<Result<Vec<_>, QueueError>>()?;
         let run = Arc::new(Run::new(id, suite, providers, lanes, options, jobs, total));
-        self.storage
-            .set_execution_status(id, ExecutionStatus::Running, None)
-            .await?;
+        // Live before it is marked running, so a cancel that comes now
+        // either finds the run or is seen by the conditional update below.
         self.metrics.queue_length.add(run.to_run as i64);
         self.metrics.executions_running.inc();
         self.runs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, run.clone());
+        let running = self
+            .storage
+            .set_execution_status(id, ExecutionStatus::Running, None)
+            .await;
+        if !matches!(running, Ok(true)) {
+            // Cancelled while it was being prepared (a cancel during
+            // recovery), or it cannot be marked: it does not run.
+            run.cancel.cancel();
+            self.metrics.queue_length.sub(run.drop_pending() as i64);
+            self.forget(id);
+            running?;
+            return Ok(());
+        }
         if run.to_run == 0 {
             self.finish(&run).await;
             return Ok(());
@@ -219,6 +231,17 @@ impl Shared {
         self: &Arc<Self>,
         record: &ExecutionRecord,
     ) -> Result<(), QueueError> {
+        let r = self.load_resumable(record).await?;
+        self.start(r.id, r.suite, r.providers, r.options, r.jobs, r.total)
+            .await
+    }
+
+    /// Reads what [`Shared::resume`] starts: the stored suite and the jobs
+    /// without a result.
+    pub(super) async fn load_resumable(
+        &self,
+        record: &ExecutionRecord,
+    ) -> Result<Resumable, QueueError> {
         let config = self
             .storage
             .execution_config(record.id)
@@ -236,16 +259,25 @@ impl Shared {
         let max = record
             .max_concurrency
             .map_or(self.config.max_concurrency, |m| m as usize);
-        self.start(
-            record.id,
+        Ok(Resumable {
+            id: record.id,
             suite,
             providers,
-            (record.priority, record.use_cache, max),
+            options: (record.priority, record.use_cache, max),
             jobs,
-            record.total as u64,
-        )
-        .await
+            total: record.total as u64,
+        })
     }
+}
+
+/// An execution read back for [`Shared::resume`].
+pub(super) struct Resumable {
+    pub(super) id: i64,
+    pub(super) suite: Arc<Suite>,
+    pub(super) providers: Vec<Arc<dyn Provider>>,
+    pub(super) options: (Priority, bool, usize),
+    pub(super) jobs: Vec<PendingJob>,
+    pub(super) total: u64,
 }
 
 /// Test-major job order (as promptfoo runs them): each test, each prompt,

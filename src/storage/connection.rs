@@ -26,18 +26,20 @@ const READER_CACHE_KIB: i64 = 32_768;
 const JOURNAL_SIZE_LIMIT: i64 = 1 << 30;
 /// Page size of new databases, in bytes.
 const PAGE_SIZE: i64 = 8192;
-/// How long a statement waits on a lock before failing with SQLITE_BUSY.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a statement waits on a lock before failing with SQLITE_BUSY
+/// (the writer's is configurable: `DB_BUSY_TIMEOUT`).
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens the one read-write connection (used for migrations, then by the
-/// writer thread).
-pub(super) fn open_writer(path: &Path) -> Result<Connection, StorageError> {
+/// writer thread). Writes wait up to `busy_timeout` for a lock another
+/// process holds.
+pub(super) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StorageError> {
     refuse_non_sqlite(path)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
-    configure_writer(&conn).map_err(|e| open_error(path, e))?;
+    configure_writer(&conn, busy_timeout).map_err(|e| open_error(path, e))?;
     Ok(conn)
 }
 
@@ -122,7 +124,7 @@ fn refuse_non_sqlite(path: &Path) -> Result<(), StorageError> {
     }
 }
 
-fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+fn configure_writer(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
     // 8 KiB pages hold ten result rows instead of five and make the b-trees
     // shallower: 10-20 % more writer throughput than 4 KiB (BENCHMARKS.md).
     // Only takes effect on a new, empty database.
@@ -140,8 +142,9 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Results must reference an existing execution; cascades clean up children.
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // A checkpoint by a reader's connection close can briefly hold the lock.
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // A checkpoint by a reader's connection close can briefly hold the lock;
+    // another process may hold it for longer, and then writes fail (503).
+    conn.busy_timeout(busy_timeout)?;
     // Truncate the WAL file after a restart only when it outgrew the WAL
     // limit by far: a WAL rewritten in place costs no block allocation,
     // which was a seventh of the writer's time when truncated to 64 MiB.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// What can go wrong in storage, named by what happened.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
     /// The file exists but is not a SQLite database.
     #[error(

@@ -21,6 +21,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use error::StorageError;
 /// Bytes SQLite has had allocated at most in this process (page caches,
@@ -112,18 +113,35 @@ impl Storage {
     /// database, a database of another application, and a schema newer than
     /// this binary.
     pub fn open(path: &Path, metrics: StorageMetrics) -> Result<Self, StorageError> {
-        Self::open_with(path, WalLimits::default(), metrics)
+        Self::open_with(
+            path,
+            WalLimits::default(),
+            connection::BUSY_TIMEOUT,
+            metrics,
+        )
+    }
+
+    /// [`Storage::open`] with writes that wait up to `busy_timeout` for a
+    /// lock another process holds before they fail with
+    /// [`StorageError::Busy`].
+    pub fn open_with_busy_timeout(
+        path: &Path,
+        busy_timeout: Duration,
+        metrics: StorageMetrics,
+    ) -> Result<Self, StorageError> {
+        Self::open_with(path, WalLimits::default(), busy_timeout, metrics)
     }
 
     fn open_with(
         path: &Path,
         limits: WalLimits,
+        busy_timeout: Duration,
         metrics: StorageMetrics,
     ) -> Result<Self, StorageError> {
         for operation in op::ALL {
             metrics.preinit(operation);
         }
-        let mut conn = connection::open_writer(path)?;
+        let mut conn = connection::open_writer(path, busy_timeout)?;
         migrations::migrate(&mut conn, path)?;
         queries::maintenance::optimize(&conn).map_err(|e| connection::open_error(path, e))?;
         let readers = Readers::open(path, connection::reader_count(), metrics.clone())?;
@@ -262,7 +280,7 @@ impl Storage {
 /// Applies pending migrations to the database at `path` and reports the
 /// version, without starting the service.
 pub fn migrate(path: &Path) -> Result<MigrationReport, StorageError> {
-    let mut conn = connection::open_writer(path)?;
+    let mut conn = connection::open_writer(path, connection::BUSY_TIMEOUT)?;
     migrations::migrate(&mut conn, path)
 }
 

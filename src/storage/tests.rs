@@ -124,7 +124,7 @@ async fn the_wal_stays_bounded_under_non_stop_writes() {
         checkpoint_at_pages: 50,
         limit_pages: 200,
     };
-    let s = Storage::open_with(&path, limits, m.storage.clone()).unwrap();
+    let s = Storage::open_with(&path, limits, connection::BUSY_TIMEOUT, m.storage.clone()).unwrap();
     let e = execution(&s).await;
     let wal = path.with_extension("db-wal");
     let mut largest = 0;

@@ -206,14 +206,22 @@ impl Thread {
         self.metrics.writer_batch_size.observe(batch.len() as f64);
         match outcome {
             Ok(()) => batch.into_iter().for_each(|cmd| cmd.finish(Ok(()))),
-            Err(_) if batch.len() > 1 => {
+            Err(Failed::Database(e)) => {
+                // BEGIN or COMMIT failed (locked, disk full, I/O): no command
+                // is to blame and a replay would only wait again, once per
+                // command. Everyone hears the same error now.
+                for cmd in batch {
+                    self.finish(cmd, Err(e.clone()));
+                }
+            }
+            Err(Failed::Command(_)) if batch.len() > 1 => {
                 // Replay alone, so only the command that fails hears of it.
                 for mut cmd in batch {
                     let outcome = self.transaction(std::slice::from_mut(&mut cmd));
-                    self.finish(cmd, outcome);
+                    self.finish(cmd, outcome.map_err(Failed::into_error));
                 }
             }
-            Err(e) => {
+            Err(Failed::Command(e)) => {
                 // A batch of one: its own error.
                 if let Some(cmd) = batch.pop() {
                     self.finish(cmd, Err(e));
@@ -226,16 +234,20 @@ impl Thread {
         self.refresh_size(false);
     }
 
-    /// Runs `cmds` between BEGIN and COMMIT, or rolls everything back.
-    fn transaction(&mut self, cmds: &mut [Box<dyn WriteCommand>]) -> Result<(), StorageError> {
+    /// Runs `cmds` between BEGIN and COMMIT, or rolls everything back and
+    /// says whose fault it was.
+    fn transaction(&mut self, cmds: &mut [Box<dyn WriteCommand>]) -> Result<(), Failed> {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| query_error("begin", e))?;
-        let applied = cmds.iter_mut().try_for_each(|cmd| self.apply(cmd.as_mut()));
+            .map_err(|e| Failed::Database(query_error("begin", e)))?;
+        let applied = cmds
+            .iter_mut()
+            .try_for_each(|cmd| self.apply(cmd.as_mut()))
+            .map_err(Failed::Command);
         let committed = applied.and_then(|()| {
             self.conn
                 .execute_batch("COMMIT")
-                .map_err(|e| query_error("commit", e))
+                .map_err(|e| Failed::Database(query_error("commit", e)))
         });
         if committed.is_err() && !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -295,5 +307,21 @@ impl Thread {
         wal.push("-wal");
         let total = size(&self.path) + size(Path::new(&wal));
         self.metrics.size_bytes.set(total as i64);
+    }
+}
+
+/// Why a transaction failed.
+enum Failed {
+    /// The database refused BEGIN or COMMIT: every command of the batch fails.
+    Database(StorageError),
+    /// One command's statements failed.
+    Command(StorageError),
+}
+
+impl Failed {
+    fn into_error(self) -> StorageError {
+        match self {
+            Self::Database(e) | Self::Command(e) => e,
+        }
     }
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use promptgauge::events::EventBus;
 use promptgauge::storage::{NewExecution, NewTestResult, Storage};
 use promptgauge::{App, Config};
 use tempfile::TempDir;
@@ -15,6 +16,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub storage: Storage,
+    /// The in-process event stream (alerts, ...).
+    pub events: EventBus,
     pub db_path: PathBuf,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
@@ -50,12 +53,14 @@ pub async fn spawn_app_at(
     let app = App::build(config).await.expect("app builds");
     let addr = app.local_addr();
     let storage = app.storage().clone();
+    let events = app.events().clone();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run(shutdown.clone().cancelled_owned()));
     TestApp {
         addr,
         client: reqwest::Client::new(),
         storage,
+        events,
         db_path,
         shutdown,
         server,

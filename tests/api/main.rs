@@ -11,6 +11,7 @@ mod helpers;
 mod http_errors;
 mod metrics;
 mod migrations;
+mod monitor;
 mod providers;
 mod queue_faults;
 mod run_cli;
