@@ -87,7 +87,7 @@ impl App {
                     .alertmanager_url
                     .clone()
                     .map(|url| alertmanager::Target {
-                        url,
+                        url: url.trim_end_matches('/').to_owned(),
                         instance: addr.to_string(),
                     }),
                 max_concurrent_tests: config.max_concurrent_tests,

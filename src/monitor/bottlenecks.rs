@@ -4,12 +4,25 @@
 //! [`super::Monitor::add_bottleneck_source`]; the monitor needs no change.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use prometheus::core::Collector;
 use serde::Serialize;
 
 use super::histogram::HistogramReading;
 use super::reading::{label, metrics_of};
+
+/// Every component of `kind` added up (all HTTP routes, say).
+pub fn total_of(readings: &Readings, kind: &str) -> HistogramReading {
+    let prefix = format!("{kind} ");
+    let mut total = HistogramReading::default();
+    for (key, h) in readings {
+        if key == kind || key.starts_with(&prefix) {
+            total.add(h);
+        }
+    }
+    total
+}
 
 /// A histogram family whose label sets are components.
 pub struct Source {
@@ -44,15 +57,19 @@ pub fn read(sources: &[Source]) -> Readings {
     let mut out = Readings::new();
     for s in sources {
         for m in metrics_of(s.collector.as_ref()) {
-            let name: Vec<&str> = s.labels.iter().map(|l| label(&m, l)).collect();
-            let key = if name.is_empty() {
-                s.kind.to_owned()
-            } else {
-                format!("{} {}", s.kind, name.join(" "))
-            };
-            out.entry(key)
-                .or_default()
-                .add(&HistogramReading::from_proto(m.get_histogram()));
+            let mut key = String::with_capacity(48);
+            key.push_str(s.kind);
+            for l in s.labels {
+                key.push(' ');
+                key.push_str(label(&m, l));
+            }
+            let h = HistogramReading::from_proto(m.get_histogram());
+            match out.entry(key) {
+                Entry::Vacant(e) => {
+                    e.insert(h);
+                }
+                Entry::Occupied(mut e) => e.get_mut().add(&h),
+            }
         }
     }
     out

@@ -7,6 +7,9 @@ use serde::Serialize;
 
 /// How far back the fit looks.
 pub const WINDOW_SECS: f64 = 30.0 * 60.0;
+/// Spacing of the points the fit takes (at most 360 in the window, however
+/// short the sampling interval).
+pub const STEP_SECS: f64 = 5.0;
 /// The fit needs samples covering at least this much of the window.
 pub const MIN_SPAN_SECS: f64 = 10.0 * 60.0;
 /// Growth worth an alert: 1 MiB per minute.

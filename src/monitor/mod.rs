@@ -129,8 +129,17 @@ struct MonitorState {
     last_cpu_refresh: Option<Instant>,
     last: Option<(Instant, Reading)>,
     ring: VecDeque<Sample>,
-    components: VecDeque<(i64, bottlenecks::Readings)>,
+    /// Component readings of every cycle in the last [`RECENT`]...
+    /// (at most one a second: at short intervals that is plenty)...
+    components: VecDeque<(i64, Arc<bottlenecks::Readings>)>,
+    /// ...and one a minute before that, for an hour: a reading holds
+    /// every label set's buckets, too much to keep for every cycle.
+    older_components: VecDeque<(i64, Arc<bottlenecks::Readings>)>,
+    /// The latest component readings.
+    latest_components: Option<(i64, Arc<bottlenecks::Readings>)>,
     book: AlertBook,
+    /// (unix seconds, RSS bytes) over the leak window.
+    rss: VecDeque<(f64, f64)>,
     leak: LeakAssessment,
     flushed_minute: i64,
     last_prune: Option<Instant>,
@@ -290,8 +299,11 @@ impl Monitor {
                     last_cpu_refresh: Some(Instant::now()),
                     last: None,
                     ring: VecDeque::with_capacity(ring),
-                    components: VecDeque::with_capacity(ring),
+                    components: VecDeque::new(),
+                    older_components: VecDeque::new(),
+                    latest_components: None,
                     book: AlertBook::default(),
+                    rss: VecDeque::new(),
                     leak: leak::assess(&[]),
                     flushed_minute: now_ms() / 60_000,
                     last_prune: None,
@@ -395,7 +407,7 @@ impl Monitor {
         let m = &shared.metrics;
         let cfg = &shared.config;
         let components = bottlenecks::read(&lock(&shared.sources));
-        let now_reading = Reading::take(m);
+        let now_reading = Reading::take(m, &components);
         let mut st = lock(&shared.state);
         let st = &mut *st;
         // CPU usage is a difference of counters: too short a gap reads nonsense.
@@ -409,20 +421,19 @@ impl Monitor {
             }
         };
         let at = now_ms();
-        let window_start = at - (leak::WINDOW_SECS * 1000.0) as i64;
-        let mut points: Vec<(f64, f64)> = st
-            .ring
-            .iter()
-            .filter(|s| s.at >= window_start)
-            .filter_map(|s| {
-                Some((
-                    s.at as f64 / 1000.0,
-                    s.get("process_resident_memory_bytes")?,
-                ))
-            })
-            .collect();
-        points.push((at as f64 / 1000.0, host.process_rss_bytes as f64));
-        st.leak = leak::assess(&points);
+        let secs = at as f64 / 1000.0;
+        let window_start = secs - leak::WINDOW_SECS;
+        if st
+            .rss
+            .back()
+            .is_none_or(|(t, _)| secs - t >= leak::STEP_SECS)
+        {
+            st.rss.push_back((secs, host.process_rss_bytes as f64));
+        }
+        while st.rss.front().is_some_and(|(t, _)| *t < window_start) {
+            st.rss.pop_front();
+        }
+        st.leak = leak::assess(st.rss.make_contiguous());
         let elapsed = st
             .last
             .as_ref()
@@ -492,10 +503,12 @@ impl Monitor {
         while st.ring.len() > cap {
             st.ring.pop_front();
         }
-        st.components.push_back((at, components));
-        while st.components.len() > cap {
-            st.components.pop_front();
+        let components = Arc::new(components);
+        if st.components.back().is_none_or(|(t, _)| at - t >= 1000) {
+            st.components.push_back((at, components.clone()));
         }
+        age_components(&mut st.components, &mut st.older_components, at);
+        st.latest_components = Some((at, components));
         st.last = Some((Instant::now(), now_reading));
         let history = flush_minutes(&st.ring, &mut st.flushed_minute, at / 60_000);
         (transitions, history)
@@ -740,7 +753,7 @@ impl Monitor {
     /// Components over the last `window`, slowest p95 first.
     pub fn bottlenecks(&self, window: Duration) -> BottleneckReport {
         let st = lock(&self.shared.state);
-        let Some((now_at, now)) = st.components.back() else {
+        let Some((now_at, now)) = &st.latest_components else {
             return BottleneckReport {
                 window_seconds: 0.0,
                 components: Vec::new(),
@@ -748,12 +761,12 @@ impl Monitor {
         };
         let start = now_at - window.as_millis() as i64;
         // The reading at the window's start, or the oldest there is.
-        let (from_at, from) = st
-            .components
-            .iter()
+        let mut all = st.older_components.iter().chain(st.components.iter());
+        let (from_at, from) = all
+            .clone()
             .rev()
             .find(|(at, _)| *at <= start)
-            .or_else(|| st.components.front())
+            .or_else(|| all.next())
             .map(|(at, r)| (*at, r))
             .expect("not empty");
         BottleneckReport {
@@ -848,6 +861,25 @@ fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
     }
     let rank = (q * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// Moves readings older than [`RECENT`] from `recent` to `older`, keeping
+/// one a minute there, and forgets those older than [`RING_SPAN`].
+fn age_components<T>(recent: &mut VecDeque<(i64, T)>, older: &mut VecDeque<(i64, T)>, now: i64) {
+    let recent_from = now - RECENT.as_millis() as i64;
+    while let Some((t, r)) = recent.pop_front() {
+        if t >= recent_from {
+            recent.push_front((t, r));
+            break;
+        }
+        if older.back().is_none_or(|(last, _)| t - last >= 60_000) {
+            older.push_back((t, r));
+        }
+    }
+    let oldest = now - RING_SPAN.as_millis() as i64;
+    while older.front().is_some_and(|(t, _)| *t < oldest) {
+        older.pop_front();
+    }
 }
 
 /// Per-minute mean, min and max of every metric, for each whole minute
@@ -974,6 +1006,35 @@ mod tests {
         );
         let rows = flush_minutes(&ring, &mut flushed, 3);
         assert_eq!((rows[0].ts, rows[0].value), (120_000, 15.0));
+    }
+
+    #[test]
+    fn component_readings_are_kept_per_cycle_for_5_minutes_then_per_minute_for_an_hour() {
+        let (mut recent, mut older) = (VecDeque::new(), VecDeque::new());
+        // Two hours of cycles every 5 s.
+        for at in (0..7200).step_by(5).map(|s: i64| s * 1000) {
+            recent.push_back((at, ()));
+            age_components(&mut recent, &mut older, at);
+        }
+        let now = 7_195_000;
+        assert_eq!(
+            recent.len(),
+            61,
+            "every cycle of the last 5 minutes, both ends"
+        );
+        assert!(recent.iter().all(|(t, _)| *t >= now - 300_000));
+        assert!(
+            older
+                .iter()
+                .all(|(t, _)| *t < now - 300_000 && *t >= now - 3_600_000)
+        );
+        assert!(older.len() >= 54 && older.len() <= 56, "{}", older.len());
+        let gaps: Vec<i64> = older
+            .iter()
+            .zip(older.iter().skip(1))
+            .map(|(a, b)| b.0 - a.0)
+            .collect();
+        assert!(gaps.iter().all(|g| *g == 60_000), "{gaps:?}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use prometheus::core::Collector;
 use prometheus::proto::Metric;
 
+use super::bottlenecks::{Readings, total_of};
 use super::histogram::HistogramReading;
 use crate::metrics::Metrics;
 
@@ -51,7 +52,8 @@ impl Ratio {
 pub struct Reading {
     /// HTTP responses, all and 5xx.
     pub http: Ratio,
-    /// HTTP latency summed over routes.
+    /// HTTP latency summed over routes (from the bottleneck readings,
+    /// which already hold every route's histogram).
     pub http_latency: HistogramReading,
     /// Per cache: hits of lookups.
     pub caches: BTreeMap<String, Ratio>,
@@ -70,9 +72,10 @@ pub struct Reading {
 }
 
 impl Reading {
-    /// Reads the handles.
-    pub fn take(m: &Metrics) -> Self {
+    /// Reads the handles; `http_latency` is `http`'s total in `components`.
+    pub fn take(m: &Metrics, components: &Readings) -> Self {
         let mut r = Self {
+            http_latency: total_of(components, "http"),
             queue_length: m.queue.queue_length.get(),
             in_flight: m.queue.in_flight.get(),
             ..Self::default()
@@ -83,10 +86,6 @@ impl Reading {
             if label(&metric, "status").starts_with('5') {
                 r.http.part += n;
             }
-        }
-        for metric in metrics_of(&m.http.duration) {
-            r.http_latency
-                .add(&HistogramReading::from_proto(metric.get_histogram()));
         }
         for metric in metrics_of(&m.cache.lookups) {
             let n = metric.get_counter().get_value() as u64;

@@ -1,6 +1,7 @@
 //! Integration tests: the real app on 127.0.0.1:0 with a temporary database,
 //! driven over HTTP (and, where a test needs it, the real binary).
 
+mod alertmanager;
 mod auth;
 mod config;
 mod crash;

@@ -1,0 +1,285 @@
+//! Pushing alerts to Alertmanager: to the real one (Debian package
+//! `prometheus-alertmanager`, started on a loopback port), and to a loopback
+//! server that refuses the first push, to see failures counted and retried
+//! without holding up the monitor.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use promptgauge::Config;
+use promptgauge::export::time::rfc3339;
+use serde_json::{Value, json};
+
+use crate::helpers::{KillOnDrop, TestApp, sample, spawn_app_with};
+
+const BACKLOG: &str = "PromptgaugeTestQueueBacklog";
+
+/// Fast sampling, one test at a time and low queue levels, so 60 slow
+/// tests breach both levels within a second.
+fn backlog_app(c: &mut Config, alertmanager: String) {
+    c.monitoring_interval = Duration::from_millis(100);
+    c.alert_for = Duration::from_millis(300);
+    c.max_concurrent_tests = 1;
+    c.thresholds.queue_length.warning = 20.0;
+    c.thresholds.queue_length.critical = 40.0;
+    c.alertmanager_url = Some(alertmanager);
+}
+
+async fn start_backlog(app: &TestApp) -> i64 {
+    app.submit(json!({
+        "suite": {
+            "prompts": ["backlog {{i}}"],
+            "providers": [{"id": "mock:slow", "config": {"latencyMs": 2000}}],
+            "tests": (0..60).map(|i| json!({"vars": {"i": i}})).collect::<Vec<_>>(),
+        },
+        "cache": false,
+    }))
+    .await
+}
+
+/// A free loopback port (closed again at once; the child binds it).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts Alertmanager on `port` with a configuration that routes
+/// everything to a receiver that sends nothing.
+fn start_alertmanager(dir: &Path, port: u16) -> KillOnDrop {
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("alertmanager.log")).unwrap();
+    let child = Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("prometheus-alertmanager on PATH (apt-get install prometheus-alertmanager)");
+    KillOnDrop(child)
+}
+
+/// `GET /api/v2/alerts`, our backlog alerts only.
+async fn backlog_alerts(client: &reqwest::Client, base: &str) -> Vec<Value> {
+    let all: Vec<Value> = client
+        .get(format!("{base}/api/v2/alerts"))
+        .send()
+        .await
+        .expect("Alertmanager answers")
+        .json()
+        .await
+        .unwrap();
+    all.into_iter()
+        .filter(|a| a["labels"]["alertname"] == BACKLOG)
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs prometheus-alertmanager"]
+async fn firing_alerts_reach_a_real_alertmanager_and_leave_it_when_resolved() {
+    promptgauge::providers::openai::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut am = start_alertmanager(dir.path(), port);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = client.get(format!("{base}/-/ready")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        if let Some(status) = am.0.try_wait().unwrap() {
+            let log = std::fs::read_to_string(dir.path().join("alertmanager.log")).unwrap();
+            panic!("Alertmanager exited ({status}): {log}");
+        }
+        assert!(Instant::now() < deadline, "Alertmanager not ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let app = spawn_app_with(|c| backlog_app(c, base.clone())).await;
+    let id = start_backlog(&app).await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pushed = loop {
+        let alerts = backlog_alerts(&client, &base).await;
+        if alerts.len() == 2 {
+            break alerts;
+        }
+        assert!(Instant::now() < deadline, "not in Alertmanager: {alerts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let ours = app.get_json("/api/performance/alerts").await["alerts"].clone();
+    for severity in ["warning", "critical"] {
+        let a = pushed
+            .iter()
+            .find(|a| a["labels"]["severity"] == severity)
+            .unwrap_or_else(|| panic!("{severity}: {pushed:?}"));
+        assert_eq!(a["status"]["state"], "active", "{a}");
+        let labels = &a["labels"];
+        assert_eq!(labels["service"], "promptgauge");
+        assert_eq!(labels["instance"], app.addr.to_string());
+        assert_eq!(labels["signal"], "queue_length");
+        let level = if severity == "warning" { 20.0 } else { 40.0 };
+        let notes = &a["annotations"];
+        assert!(
+            notes["summary"]
+                .as_str()
+                .unwrap()
+                .contains("test queue length"),
+            "{notes}"
+        );
+        let description = notes["description"].as_str().unwrap();
+        assert!(
+            description.contains(&format!("{severity} threshold {level:.0} jobs")),
+            "{description}"
+        );
+        assert_eq!(notes["threshold"], level.to_string());
+        assert!(notes["value"].as_str().unwrap().parse::<f64>().unwrap() >= level);
+        assert_eq!(
+            a["generatorURL"],
+            format!("http://{}/api/performance/alerts", app.addr)
+        );
+        // startsAt is the episode's start as the monitor recorded it.
+        let mine = ours
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["alertname"] == BACKLOG && o["severity"] == severity)
+            .unwrap();
+        assert_eq!(a["startsAt"], rfc3339(mine["startedAt"].as_i64().unwrap()));
+        // Firing alerts are sent with endsAt a few minutes out.
+        assert!(a["endsAt"].as_str().unwrap() > a["startsAt"].as_str().unwrap());
+    }
+    let text = app.metrics_text().await;
+    assert!(
+        sample(
+            &text,
+            "promptgauge_alertmanager_notifications_total{status=\"success\"}"
+        )
+        .unwrap()
+            >= 1.0
+    );
+
+    // The load stops: the resolution is pushed and Alertmanager drops both.
+    let res = app
+        .post_json(&format!("/api/executions/{id}/cancel"), &json!({}))
+        .await;
+    assert!(res.status().is_success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let alerts = backlog_alerts(&client, &base).await;
+        if alerts.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still in Alertmanager: {alerts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
+
+/// What the loopback Alertmanager stand-in saw.
+#[derive(Default)]
+struct Pushes {
+    refused: usize,
+    accepted: Vec<(Instant, Value)>,
+}
+
+/// Refuses the first push with a 503, accepts the rest.
+async fn receive(
+    State(pushes): State<Arc<Mutex<Pushes>>>,
+    axum::Json(body): axum::Json<Value>,
+) -> StatusCode {
+    let mut p = pushes.lock().unwrap();
+    if p.refused == 0 {
+        p.refused += 1;
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    p.accepted.push((Instant::now(), body));
+    StatusCode::OK
+}
+
+#[tokio::test]
+async fn a_failed_push_is_counted_and_retried_while_the_monitor_goes_on() {
+    let pushes = Arc::new(Mutex::new(Pushes::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let router = Router::new()
+        .route("/api/v2/alerts", post(receive))
+        .with_state(pushes.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let app = spawn_app_with(|c| backlog_app(c, format!("http://{addr}/"))).await;
+    let mut events = app.events.subscribe();
+    let id = start_backlog(&app).await;
+
+    // The refused push does not stop the monitor: both levels fire.
+    let mut fired = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fired < 2 {
+        let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("alerts fire")
+            .unwrap();
+        if e.kind == "alert.firing" && e.data["alertname"] == BACKLOG {
+            fired += 1;
+        }
+        assert!(Instant::now() < deadline);
+    }
+    let refused_at = Instant::now();
+    let deadline = refused_at + Duration::from_secs(30);
+    let body = loop {
+        if let Some((_, body)) = pushes.lock().unwrap().accepted.first() {
+            break body.clone();
+        }
+        assert!(Instant::now() < deadline, "never retried");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let text = app.metrics_text().await;
+    let count = |status: &str| {
+        sample(
+            &text,
+            &format!("promptgauge_alertmanager_notifications_total{{status=\"{status}\"}}"),
+        )
+        .unwrap()
+    };
+    assert_eq!(count("error"), 1.0, "the refused push is counted");
+    assert!(count("success") >= 1.0);
+    // The retry carries what is firing by then, both levels.
+    let severities: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == BACKLOG)
+        .map(|a| a["labels"]["severity"].as_str().unwrap())
+        .collect();
+    assert!(
+        severities.contains(&"critical") && severities.contains(&"warning"),
+        "{body}"
+    );
+    let res = app
+        .post_json(&format!("/api/executions/{id}/cancel"), &json!({}))
+        .await;
+    assert!(res.status().is_success());
+    app.stop().await;
+    server.abort();
+}
