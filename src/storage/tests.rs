@@ -159,3 +159,93 @@ async fn close_is_idempotent_and_later_writes_are_refused() {
     assert!(matches!(s.check_write().await, Err(StorageError::Closed)));
     assert_eq!(s.check_read().await.unwrap(), SCHEMA_VERSION);
 }
+
+#[tokio::test]
+async fn monitor_history_is_read_by_metric_and_time_replaced_by_key_and_pruned() {
+    let (_dir, s, _m) = open_temp();
+    let row = |metric: &str, ts: i64, value: f64| MonitorSampleRow {
+        metric: metric.to_owned(),
+        resolution_s: 60,
+        ts,
+        value,
+        min: value - 1.0,
+        max: value + 1.0,
+    };
+    s.insert_monitor_samples(vec![
+        row("cpu", 60_000, 1.0),
+        row("cpu", 180_000, 3.0),
+        row("cpu", 120_000, 2.0),
+        row("memory", 120_000, 9.0),
+    ])
+    .await
+    .unwrap();
+    // The same (metric, resolution, ts) again replaces the point.
+    s.insert_monitor_samples(vec![row("cpu", 180_000, 4.0)])
+        .await
+        .unwrap();
+
+    let points = |rows: Vec<MonitorSampleRow>| -> Vec<(i64, f64)> {
+        rows.into_iter().map(|r| (r.ts, r.value)).collect()
+    };
+    let cpu = s.monitor_samples("cpu".into(), 60, 100_000).await.unwrap();
+    assert_eq!(
+        points(cpu),
+        [(120_000, 2.0), (180_000, 4.0)],
+        "oldest first, since"
+    );
+    assert!(
+        s.monitor_samples("cpu".into(), 3600, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(s.prune_monitor_samples(150_000).await.unwrap(), 3);
+    let left = s.monitor_samples("cpu".into(), 60, 0).await.unwrap();
+    assert_eq!(points(left), [(180_000, 4.0)]);
+    s.close().await;
+}
+
+#[tokio::test]
+async fn alerts_are_stored_updated_on_resolution_and_listed_by_state() {
+    let (_dir, s, _m) = open_temp();
+    let firing = AlertRow {
+        id: 0,
+        alertname: "PromptgaugeTestQueueBacklog".into(),
+        signal: "queue_length".into(),
+        severity: "warning".into(),
+        state: "firing".into(),
+        threshold: 100.0,
+        value: 150.0,
+        peak_value: 150.0,
+        labels: "{}".into(),
+        description: Some("test queue length is 150 jobs".into()),
+        started_at: 1_000,
+        fired_at: Some(61_000),
+        resolved_at: None,
+    };
+    let id = s.insert_alert(firing.clone()).await.unwrap();
+    let active = s.active_alerts().await.unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!((active[0].id, active[0].state.as_str()), (id, "firing"));
+    assert!(s.resolved_alerts(0, 10).await.unwrap().is_empty());
+
+    s.update_alert(id, 20.0, 640.0, Some("resolved at 20".into()), Some(90_000))
+        .await
+        .unwrap();
+    assert!(s.active_alerts().await.unwrap().is_empty());
+    let resolved = s.resolved_alerts(0, 10).await.unwrap();
+    assert_eq!(resolved.len(), 1);
+    let r = &resolved[0];
+    assert_eq!((r.id, r.state.as_str()), (id, "resolved"));
+    assert_eq!(
+        (r.value, r.peak_value, r.resolved_at),
+        (20.0, 640.0, Some(90_000))
+    );
+    assert_eq!((r.started_at, r.fired_at), (1_000, Some(61_000)));
+    assert!(
+        s.resolved_alerts(90_001, 10).await.unwrap().is_empty(),
+        "since"
+    );
+    s.close().await;
+}

@@ -536,3 +536,54 @@ async fn the_performance_api_refuses_bad_input_by_name() {
     assert!(alerts(&app, "?state=resolved").await.is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn windows_longer_than_the_memory_read_the_per_minute_history() {
+    let app = spawn_app_with(fast_monitor).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let now = promptgauge::storage::now_ms();
+    let minute = |ago_min: i64| (now / 60_000 - ago_min) * 60_000;
+    let row = |metric: &str, ts: i64, value: f64| promptgauge::storage::MonitorSampleRow {
+        metric: metric.to_owned(),
+        resolution_s: 60,
+        ts,
+        value,
+        min: value - 0.1,
+        max: value + 0.1,
+    };
+    app.storage
+        .insert_monitor_samples(vec![
+            row("cpu_usage_ratio", minute(200), 0.9), // outside a 3h window
+            row("cpu_usage_ratio", minute(120), 0.2),
+            row("cpu_usage_ratio", minute(90), 0.4),
+            row("cpu_usage_ratio", minute(30), 0.6),
+            row("memory_usage_ratio", minute(30), 0.5),
+        ])
+        .await
+        .unwrap();
+
+    let m = app
+        .get_json("/api/performance/metrics/cpu_usage_ratio?window=3h")
+        .await;
+    assert_eq!(m["source"], "history", "{m}");
+    assert_eq!(m["windowSeconds"], 10_800.0);
+    let values: Vec<f64> = m["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [0.2, 0.4, 0.6], "{m}");
+    let close = |a: &Value, b: f64| (a.as_f64().unwrap() - b).abs() < 1e-9;
+    assert!(close(&m["min"], 0.1), "{m}");
+    assert!(close(&m["max"], 0.7), "{m}");
+    assert!(close(&m["avg"], 0.4), "{m}");
+    assert!(m["current"].as_f64().is_some(), "the live value: {m}");
+
+    // Within the hour in memory, the same metric answers from memory.
+    let m = app
+        .get_json("/api/performance/metrics/cpu_usage_ratio?window=30m")
+        .await;
+    assert_eq!(m["source"], "memory");
+    app.stop().await;
+}
