@@ -61,6 +61,7 @@ async fn shutdown_flushes_every_write_queued_before_it() {
     // Queue 100 writes without waiting for their commits: polling each
     // future once puts its command on the writer's channel.
     let mut pending = Vec::new();
+    let mut early = 0;
     for i in 0..100 {
         let storage = app.storage.clone();
         let mut write = Box::pin(async move {
@@ -70,11 +71,18 @@ async fn shutdown_flushes_every_write_queued_before_it() {
         });
         tokio::select! {
             biased;
-            done = &mut write => panic!("committed before shutdown could even start: {done:?}"),
+            // The writer thread can commit between the send and the first
+            // check; such a write is simply done already.
+            done = &mut write => {
+                assert_eq!(done.expect("committed"), 50);
+                early += 1;
+                continue;
+            }
             () = std::future::ready(()) => {}
         }
         pending.push(write);
     }
+    assert!(early < 100, "some writes are still queued at shutdown");
 
     let (_dir, db) = app.stop().await;
 
