@@ -293,6 +293,57 @@ pub fn build(i: &Inputs<'_>) -> Sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Prometheus rules shipped beside the service.
+    const ALERT_RULES: &str = include_str!("../../alerts/promptgauge.alerts.yml");
+
+    /// The constant after the last `>=` of an alert expression.
+    fn constant(expr: &str) -> f64 {
+        let (_, c) = expr
+            .rsplit_once(">=")
+            .unwrap_or_else(|| panic!("no >= in {expr}"));
+        c.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {expr}"))
+    }
+
+    #[test]
+    fn every_prometheus_alert_threshold_equals_the_monitor_default() {
+        let doc = crate::yaml::from_str(ALERT_RULES).unwrap();
+        let rules: Vec<&serde_json::Value> = doc["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["rules"].as_array().unwrap())
+            .collect();
+        let defaults = Thresholds::default();
+        for s in ALERT_SIGNALS {
+            let ours = s.levels(&defaults);
+            let theirs: Vec<(&str, f64)> = rules
+                .iter()
+                .filter(|r| r["alert"] == s.alertname)
+                .map(|r| {
+                    (
+                        r["labels"]["severity"].as_str().unwrap(),
+                        constant(r["expr"].as_str().unwrap()),
+                    )
+                })
+                .collect();
+            assert_eq!(theirs.len(), ours.len(), "{}: {theirs:?}", s.alertname);
+            for (severity, level) in ours {
+                let (_, c) = theirs
+                    .iter()
+                    .find(|(sev, _)| *sev == severity.as_str())
+                    .unwrap_or_else(|| panic!("{} has no {} rule", s.alertname, severity.as_str()));
+                assert!(
+                    (c - level).abs() <= 1e-9 * level.abs(),
+                    "{} {}: rule {c}, monitor {level}",
+                    s.alertname,
+                    severity.as_str()
+                );
+            }
+        }
+    }
     use crate::monitor::histogram::HistogramReading;
     use crate::monitor::reading::Ratio;
 

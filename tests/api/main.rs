@@ -13,6 +13,7 @@ mod http_errors;
 mod metrics;
 mod migrations;
 mod monitor;
+mod prometheus_assets;
 mod providers;
 mod queue_faults;
 mod run_cli;
