@@ -51,6 +51,10 @@ impl App {
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
         let addr = listener.local_addr()?;
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
+        metrics
+            .providers
+            .cost_budget
+            .set(config.cost_budget_usd_per_hour.unwrap_or(0.0));
 
         let path = config.database_path.clone();
         let storage_metrics = metrics.storage.clone();

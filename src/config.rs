@@ -39,6 +39,9 @@ pub struct Config {
     pub alert_for: Duration,
     /// Alertmanager to push the monitor's alerts to (`ALERTMANAGER_URL`).
     pub alertmanager_url: Option<String>,
+    /// Spending on provider calls per hour that the cost alerts compare
+    /// with (`COST_BUDGET_USD_PER_HOUR`, US dollars).
+    pub cost_budget_usd_per_hour: Option<f64>,
     /// Bearer token required on every route but `/metrics` and health (`API_TOKEN`).
     pub api_token: Option<ApiToken>,
     /// `tracing` filter directives (`RUST_LOG`).
@@ -106,6 +109,7 @@ impl Default for Config {
             thresholds: Thresholds::default(),
             alert_for: Duration::from_secs(60),
             alertmanager_url: None,
+            cost_budget_usd_per_hour: None,
             api_token: None,
             log_filter: "info".to_owned(),
         }
@@ -203,6 +207,20 @@ impl Config {
             Some(v) => Some(parse_http_url("ALERTMANAGER_URL", &v)?),
             None => None,
         };
+        let cost_budget_usd_per_hour = match lookup("COST_BUDGET_USD_PER_HOUR")? {
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(usd) if usd > 0.0 && usd.is_finite() => Some(usd),
+                _ => {
+                    return Err(invalid(
+                        "COST_BUDGET_USD_PER_HOUR",
+                        &v,
+                        "expected US dollars per hour greater than 0, such as 2.5",
+                    ));
+                }
+            },
+            None => None,
+        };
         let api_token = match lookup("API_TOKEN")? {
             Some(v) => Some(parse_token(&v)?),
             None => None,
@@ -228,6 +246,7 @@ impl Config {
             thresholds,
             alert_for,
             alertmanager_url,
+            cost_budget_usd_per_hour,
             api_token,
             log_filter,
         })
@@ -485,6 +504,9 @@ mod tests {
             ("QUEUE_LENGTH_THRESHOLD", "many", "integer"),
             ("ALERT_FOR", "-1", "integer from 0 to 86400000"),
             ("DB_BUSY_TIMEOUT", "0", "integer from 1 to 600000"),
+            ("COST_BUDGET_USD_PER_HOUR", "-1", "greater than 0"),
+            ("COST_BUDGET_USD_PER_HOUR", "lots", "US dollars per hour"),
+            ("COST_BUDGET_USD_PER_HOUR", "inf", "greater than 0"),
             ("ALERTMANAGER_URL", "ftp://x", "http:// or https:// URL"),
             (
                 "ALERTMANAGER_URL",
@@ -515,6 +537,7 @@ mod tests {
                 ("ALERT_FOR", "0"),
                 ("ALERTMANAGER_URL", "http://127.0.0.1:9093/"),
                 ("DB_BUSY_TIMEOUT", "250"),
+                ("COST_BUDGET_USD_PER_HOUR", "2.5"),
             ],
             &Overrides::default(),
         )
@@ -533,6 +556,7 @@ mod tests {
         );
         assert_eq!(c.alert_for, Duration::ZERO);
         assert_eq!(c.db_busy_timeout, Duration::from_millis(250));
+        assert_eq!(c.cost_budget_usd_per_hour, Some(2.5));
         assert_eq!(c.alertmanager_url.as_deref(), Some("http://127.0.0.1:9093"));
         // The memory flag still sets memory's warning level.
         let o = Overrides {

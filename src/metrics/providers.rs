@@ -1,6 +1,6 @@
 //! Provider families: requests by outcome, latency, tokens, cost, cache.
 
-use prometheus::{CounterVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{CounterVec, Gauge, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use super::{BoundedLabels, PROVIDER_BUCKETS, register};
 
@@ -20,6 +20,8 @@ pub struct ProviderMetrics {
     pub cost: CounterVec,
     /// `promptgauge_provider_cache_lookups_total{result}`
     pub cache_lookups: IntCounterVec,
+    /// `promptgauge_cost_budget_usd_per_hour` (`COST_BUDGET_USD_PER_HOUR`; 0 when unset)
+    pub cost_budget: Gauge,
     models: BoundedLabels,
 }
 
@@ -66,6 +68,13 @@ impl ProviderMetrics {
                         "Money spent on provider calls, in US dollars.",
                     ),
                     pm,
+                )?,
+            )?,
+            cost_budget: register(
+                r,
+                Gauge::new(
+                    "promptgauge_cost_budget_usd_per_hour",
+                    "Spending per hour on provider calls that alerts compare with (COST_BUDGET_USD_PER_HOUR); 0 when unset.",
                 )?,
             )?,
             cache_lookups: register(

@@ -77,9 +77,9 @@ impl QueueMetrics {
                 IntCounterVec::new(
                     Opts::new(
                         "promptgauge_test_runs_total",
-                        "Finished jobs by outcome: passed, failed, error, cancelled.",
+                        "Finished jobs by provider, model and outcome: passed, failed, error, cancelled.",
                     ),
-                    &["status"],
+                    &["provider", "model", "status"],
                 )?,
             )?,
             run_duration: register(
@@ -121,9 +121,6 @@ impl QueueMetrics {
             )?,
             providers: BoundedLabels::new(64),
         };
-        for status in ["passed", "failed", "error", "cancelled"] {
-            m.runs.with_label_values(&[status]);
-        }
         Ok(m)
     }
 }

@@ -76,6 +76,7 @@ pub(super) async fn dispatch(shared: Arc<Shared>, run: Arc<Run>, v: usize) {
                     let _ = sink
                         .send(Finished {
                             result,
+                            provider_idx: v,
                             run: ctx.run,
                         })
                         .await;
@@ -85,7 +86,11 @@ pub(super) async fn dispatch(shared: Arc<Shared>, run: Arc<Run>, v: usize) {
                     drop(slot);
                     drop(permit);
                 }
-                None => shared.runs_cancelled.inc(),
+                None => {
+                    if let Some(o) = ctx.run.outcomes.get(v) {
+                        o.cancelled.inc();
+                    }
+                }
             }
         });
     }

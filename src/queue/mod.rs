@@ -28,7 +28,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus::IntCounter;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -110,10 +109,8 @@ pub(crate) struct Shared {
     suites: TtlCache<i64, Arc<submit::Prepared>>,
     tracker: TaskTracker,
     token: CancellationToken,
-    runs_passed: IntCounter,
-    runs_failed: IntCounter,
-    runs_error: IntCounter,
-    runs_cancelled: IntCounter,
+    /// Model labels as the provider metrics bound them.
+    provider_metrics: crate::metrics::ProviderMetrics,
 }
 
 /// Checks a provider spec: the provider's own config and the queue's keys.
@@ -153,10 +150,7 @@ impl TestQueue {
             ),
             tracker: tracker.clone(),
             token,
-            runs_passed: q.runs.with_label_values(&["passed"]),
-            runs_failed: q.runs.with_label_values(&["failed"]),
-            runs_error: q.runs.with_label_values(&["error"]),
-            runs_cancelled: q.runs.with_label_values(&["cancelled"]),
+            provider_metrics: metrics.providers.clone(),
         });
         tracker.spawn(sink::run(shared.clone(), rx));
         Self { shared }
@@ -228,7 +222,6 @@ impl TestQueue {
             run.cancel.cancel();
             let dropped = run.drop_pending();
             self.shared.metrics.queue_length.sub(dropped as i64);
-            self.shared.runs_cancelled.inc_by(dropped);
             self.shared.forget(id);
         }
         self.shared

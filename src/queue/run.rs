@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use prometheus::{IntCounter, IntCounterVec};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -38,6 +39,8 @@ pub(super) struct Run {
     pub(super) passed: AtomicU64,
     pub(super) failed: AtomicU64,
     pub(super) errors: AtomicU64,
+    /// `promptgauge_test_runs_total` handles per provider index.
+    pub(super) outcomes: Vec<Outcomes>,
     /// Jobs already done before this process started (resumed executions).
     pub(super) done_before: u64,
     pub(super) total: u64,
@@ -80,6 +83,7 @@ impl Run {
         (priority, use_cache, max_concurrency): (Priority, bool, usize),
         jobs: Vec<PendingJob>,
         total: u64,
+        outcomes: Vec<Outcomes>,
     ) -> Self {
         let mut pending: Vec<VecDeque<PendingJob>> = vec![VecDeque::new(); providers.len()];
         let to_run = jobs.len() as u64;
@@ -104,6 +108,7 @@ impl Run {
             passed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            outcomes,
             done_before: total - to_run,
             total,
             began: Instant::now(),
@@ -122,9 +127,15 @@ impl Run {
     /// Drops every job not started; returns how many.
     pub(super) fn drop_pending(&self) -> u64 {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let n: usize = pending.iter().map(VecDeque::len).sum();
-        pending.iter_mut().for_each(VecDeque::clear);
-        n as u64
+        let mut n = 0;
+        for (idx, q) in pending.iter_mut().enumerate() {
+            if let Some(o) = self.outcomes.get(idx) {
+                o.cancelled.inc_by(q.len() as u64);
+            }
+            n += q.len() as u64;
+            q.clear();
+        }
+        n
     }
 
     /// Jobs not started.
@@ -160,6 +171,28 @@ impl Run {
             rate_per_sec: rate,
             eta_seconds: (rate > 0.0).then(|| left as f64 / rate),
             waiting: self.lanes.iter().find_map(|l| l.waiting()),
+        }
+    }
+}
+
+/// Finished tests of one provider and model, by outcome
+/// (`promptgauge_test_runs_total{provider,model,status}`).
+pub(super) struct Outcomes {
+    pub(super) passed: IntCounter,
+    pub(super) failed: IntCounter,
+    pub(super) error: IntCounter,
+    pub(super) cancelled: IntCounter,
+}
+
+impl Outcomes {
+    /// The handles for `provider` (its kind) and `model` (a bounded label).
+    pub(super) fn new(runs: &IntCounterVec, provider: &str, model: &str) -> Self {
+        let h = |status| runs.with_label_values(&[provider, model, status]);
+        Self {
+            passed: h("passed"),
+            failed: h("failed"),
+            error: h("error"),
+            cancelled: h("cancelled"),
         }
     }
 }

@@ -29,12 +29,15 @@ const WRITE_ATTEMPTS: u32 = 5;
 /// A graded job on its way to storage.
 pub(super) struct Finished {
     pub(super) result: NewTestResult,
+    /// Which of the run's providers answered.
+    pub(super) provider_idx: usize,
     pub(super) run: Arc<Run>,
 }
 
 /// What the sink must remember of a row once it left for storage.
 struct Outcome {
     run: Arc<Run>,
+    provider_idx: usize,
     passed: bool,
     failure_reason: u8,
 }
@@ -61,6 +64,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Finished>) {
         while let Some(f) = next.take() {
             outcomes.push(Outcome {
                 run: f.run,
+                provider_idx: f.provider_idx,
                 passed: f.result.passed,
                 failure_reason: f.result.failure_reason,
             });
@@ -110,20 +114,15 @@ async fn settle(shared: &Shared, batch: Option<Vec<Outcome>>) {
     let mut done: Vec<Arc<Run>> = Vec::new();
     for f in batch {
         let run = &f.run;
-        let counter = match (f.passed, f.failure_reason) {
-            (true, _) => {
-                shared.runs_passed.inc();
-                &run.passed
-            }
-            (false, 2) => {
-                shared.runs_error.inc();
-                &run.errors
-            }
-            (false, _) => {
-                shared.runs_failed.inc();
-                &run.failed
-            }
+        let outcomes = run.outcomes.get(f.provider_idx);
+        let (counter, metric) = match (f.passed, f.failure_reason) {
+            (true, _) => (&run.passed, outcomes.map(|o| &o.passed)),
+            (false, 2) => (&run.errors, outcomes.map(|o| &o.error)),
+            (false, _) => (&run.failed, outcomes.map(|o| &o.failed)),
         };
+        if let Some(m) = metric {
+            m.inc();
+        }
         counter.fetch_add(1, Ordering::Relaxed);
         run.finished.fetch_add(1, Ordering::AcqRel);
         if run.is_done() && !done.iter().any(|r| Arc::ptr_eq(r, run)) {

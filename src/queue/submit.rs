@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::run::Run;
+use super::run::{Outcomes, Run};
 use super::{LaneSettings, QueueError, Shared, TestQueue, check_provider, dispatch};
 use crate::providers::{self, Provider};
 use crate::storage::{
@@ -193,7 +193,16 @@ impl Shared {
                 Ok(self.lane(format!("{}|{}", p.id(), p.endpoint()), &label, settings))
             })
             .collect::<Result<Vec<_>, QueueError>>()?;
-        let run = Arc::new(Run::new(id, suite, providers, lanes, options, jobs, total));
+        let outcomes = providers
+            .iter()
+            .map(|p| {
+                let model = self.provider_metrics.model_label(p.model());
+                Outcomes::new(&self.metrics.runs, p.kind(), &model)
+            })
+            .collect();
+        let run = Arc::new(Run::new(
+            id, suite, providers, lanes, options, jobs, total, outcomes,
+        ));
         // Live before it is marked running, so a cancel that comes now
         // either finds the run or is seen by the conditional update below.
         self.metrics.queue_length.add(run.to_run as i64);

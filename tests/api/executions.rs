@@ -63,6 +63,26 @@ async fn the_capitals_example_gets_the_hand_checked_verdicts() {
         "gpt-4o-mini pricing applies"
     );
     assert_eq!(done["groups"][0]["provider"], "geo-mock");
+    // Finished tests are counted by provider and model too.
+    let text = app.metrics_text().await;
+    let runs = |status: &str| {
+        crate::helpers::sample(
+            &text,
+            &format!(
+                "promptgauge_test_runs_total{{model=\"gpt-4o-mini\",provider=\"mock\",status=\"{status}\"}}"
+            ),
+        )
+    };
+    assert_eq!(
+        (
+            runs("passed"),
+            runs("failed"),
+            runs("error"),
+            runs("cancelled")
+        ),
+        (Some(5.0), Some(1.0), Some(0.0), Some(0.0)),
+        "{text}"
+    );
 
     let page = app
         .get_json(&format!("/api/executions/{id}/results?limit=100"))
