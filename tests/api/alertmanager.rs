@@ -3,9 +3,7 @@
 //! server that refuses the first push, to see failures counted and retried
 //! without holding up the monitor.
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +15,7 @@ use promptgauge::Config;
 use promptgauge::export::time::rfc3339;
 use serde_json::{Value, json};
 
-use crate::helpers::{KillOnDrop, TestApp, sample, spawn_app_with};
+use crate::helpers::{TestApp, sample, spawn_app_with, start_alertmanager};
 
 const BACKLOG: &str = "PromptgaugeTestQueueBacklog";
 
@@ -44,37 +42,6 @@ async fn start_backlog(app: &TestApp) -> i64 {
     .await
 }
 
-/// A free loopback port (closed again at once; the child binds it).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts Alertmanager on `port` with a configuration that routes
-/// everything to a receiver that sends nothing.
-fn start_alertmanager(dir: &Path, port: u16) -> KillOnDrop {
-    let config = dir.join("alertmanager.yml");
-    std::fs::write(
-        &config,
-        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("alertmanager.log")).unwrap();
-    let child = Command::new("prometheus-alertmanager")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.path={}", dir.join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("prometheus-alertmanager on PATH (apt-get install prometheus-alertmanager)");
-    KillOnDrop(child)
-}
-
 /// `GET /api/v2/alerts`, our backlog alerts only.
 async fn backlog_alerts(client: &reqwest::Client, base: &str) -> Vec<Value> {
     let all: Vec<Value> = client
@@ -95,23 +62,8 @@ async fn backlog_alerts(client: &reqwest::Client, base: &str) -> Vec<Value> {
 async fn firing_alerts_reach_a_real_alertmanager_and_leave_it_when_resolved() {
     promptgauge::providers::openai::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut am = start_alertmanager(dir.path(), port);
-    let base = format!("http://127.0.0.1:{port}");
+    let (_am, base) = start_alertmanager(dir.path()).await;
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = client.get(format!("{base}/-/ready")).send().await;
-        if ready.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        if let Some(status) = am.0.try_wait().unwrap() {
-            let log = std::fs::read_to_string(dir.path().join("alertmanager.log")).unwrap();
-            panic!("Alertmanager exited ({status}): {log}");
-        }
-        assert!(Instant::now() < deadline, "Alertmanager not ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     let app = spawn_app_with(|c| backlog_app(c, base.clone())).await;
     let id = start_backlog(&app).await;

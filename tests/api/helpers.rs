@@ -277,3 +277,59 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A free loopback port (closed again at once; the child binds it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (30 s at most) until `url` answers 2xx; panics with the log if
+/// `child` exits first.
+pub async fn wait_ready(url: &str, child: &mut KillOnDrop, log: &Path) {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let ready = client.get(url).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        if let Some(status) = child.0.try_wait().unwrap() {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{url}: the process exited ({status}): {log}");
+        }
+        assert!(std::time::Instant::now() < deadline, "{url} not ready");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Starts a real Alertmanager (Debian `prometheus-alertmanager`) on a free
+/// loopback port with a receiver that sends nothing; returns it, ready, and
+/// its base URL.
+pub async fn start_alertmanager(dir: &Path) -> (KillOnDrop, String) {
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let log_path = dir.join("alertmanager.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let child = Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("prometheus-alertmanager on PATH (apt-get install prometheus-alertmanager)");
+    let mut child = KillOnDrop(child);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{base}/-/ready"), &mut child, &log_path).await;
+    (child, base)
+}

@@ -14,6 +14,7 @@ mod metrics;
 mod migrations;
 mod monitor;
 mod prometheus_assets;
+mod prometheus_live;
 mod providers;
 mod queue_faults;
 mod run_cli;
