@@ -10,61 +10,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser;
 use serde_json::{Value, json};
 
 use crate::helpers::{
     KillOnDrop, TestApp, free_port, spawn_app_with, start_alertmanager, wait_ready,
 };
-
-/// Every vector selector in `expr`, as `/api/v1/series` takes them
-/// (without offsets).
-fn selectors(expr: &Expr, out: &mut BTreeSet<String>) {
-    match expr {
-        Expr::Aggregate(a) => {
-            selectors(&a.expr, out);
-            if let Some(p) = &a.param {
-                selectors(p, out);
-            }
-        }
-        Expr::Unary(u) => selectors(&u.expr, out),
-        Expr::Binary(b) => {
-            selectors(&b.lhs, out);
-            selectors(&b.rhs, out);
-        }
-        Expr::Paren(p) => selectors(&p.expr, out),
-        Expr::Subquery(s) => selectors(&s.expr, out),
-        Expr::VectorSelector(v) => {
-            let mut v = v.clone();
-            v.offset = None;
-            v.at = None;
-            out.insert(v.to_string());
-        }
-        Expr::MatrixSelector(m) => selectors(&Expr::VectorSelector(m.vs.clone()), out),
-        Expr::Call(c) => c.args.args.iter().for_each(|a| selectors(a, out)),
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
-    }
-}
-
-/// Every rule of the repository's rule files: (name, expression).
-fn repo_rules() -> Vec<(String, String)> {
-    let mut rules = Vec::new();
-    for file in [
-        "alerts/promptgauge.rules.yml",
-        "alerts/promptgauge.alerts.yml",
-    ] {
-        let text =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
-        let doc = promptgauge::yaml::from_str(&text).unwrap();
-        for g in doc["groups"].as_array().unwrap() {
-            for r in g["rules"].as_array().unwrap() {
-                let name = r["record"].as_str().or(r["alert"].as_str()).unwrap();
-                rules.push((name.to_owned(), r["expr"].as_str().unwrap().to_owned()));
-            }
-        }
-    }
-    rules
-}
+use crate::promql::{dashboard_exprs, rules, selectors, substitute};
 
 /// Starts Prometheus scraping `target` every second with the repository's
 /// rules, their hold times cut to 2 s (promtool's tests check the real ones).
@@ -178,14 +130,18 @@ async fn a_real_prometheus_finds_every_series_the_rules_use_and_the_backlog_aler
     let client = reqwest::Client::new();
     traffic(&app).await;
 
-    // Every selector of every rule finds series.
-    let rules = repo_rules();
+    // Every selector of every rule and dashboard panel finds series.
+    let rules = rules();
+    let panels: Vec<(String, String)> = dashboard_exprs()
+        .into_iter()
+        .map(|(dashboard, title, expr)| (format!("{dashboard}: {title}"), substitute(&expr)))
+        .collect();
     let mut wanted = BTreeSet::new();
-    for (name, expr) in &rules {
+    for (name, expr) in rules.iter().chain(&panels) {
         let ast = parser::parse(expr).unwrap_or_else(|e| panic!("{name}: {e}"));
         selectors(&ast, &mut wanted);
     }
-    assert!(wanted.len() >= 15, "{wanted:?}");
+    assert!(wanted.len() >= 30, "{wanted:?}");
     for selector in &wanted {
         let url = format!("{prom}/api/v1/series");
         eventually(&format!("series for {selector}"), || async {
@@ -196,7 +152,7 @@ async fn a_real_prometheus_finds_every_series_the_rules_use_and_the_backlog_aler
     }
 
     // Every expression evaluates, and every rule is healthy.
-    for (name, expr) in &rules {
+    for (name, expr) in rules.iter().chain(&panels) {
         let data = get(
             &client,
             &format!("{prom}/api/v1/query"),
