@@ -68,6 +68,7 @@ pub fn payload(alerts: &[&Alert], target: &Target, now: i64) -> Value {
                     "description": a.description,
                     "value": a.value.to_string(),
                     "threshold": a.threshold.to_string(),
+                    "runbook_url": format!("docs/runbooks.md#{}", a.alertname.to_lowercase()),
                 },
                 "startsAt": rfc3339(a.started_at),
                 "endsAt": rfc3339(ends),

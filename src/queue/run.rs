@@ -124,7 +124,7 @@ impl Run {
             .pop_front()
     }
 
-    /// Drops every job not started; returns how many.
+    /// Drops every job not started, counting them cancelled; returns how many.
     pub(super) fn drop_pending(&self) -> u64 {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let mut n = 0;

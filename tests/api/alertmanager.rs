@@ -103,6 +103,10 @@ async fn firing_alerts_reach_a_real_alertmanager_and_leave_it_when_resolved() {
             "{description}"
         );
         assert_eq!(notes["threshold"], level.to_string());
+        assert_eq!(
+            notes["runbook_url"],
+            "docs/runbooks.md#promptgaugetestqueuebacklog"
+        );
         assert!(notes["value"].as_str().unwrap().parse::<f64>().unwrap() >= level);
         assert_eq!(
             a["generatorURL"],
