@@ -11,6 +11,8 @@
 //! - [`histogram`]: deltas and `histogram_quantile`'s interpolation.
 //! - [`leak`], [`bottlenecks`], [`recommend`]: the analyses.
 //! - [`alertmanager`]: the optional push to Alertmanager.
+//! - `recorder` (storage on its own task), `history` (per-minute rows,
+//!   aged component readings), `views` (what the performance API shows).
 //!
 //! Firing and resolved alerts are stored (they survive a restart),
 //! exported as `promptgauge_monitor_alerts_firing`, published on the
@@ -28,11 +30,14 @@ pub mod signals;
 pub mod system;
 pub mod thresholds;
 
-use std::collections::{BTreeMap, VecDeque};
+mod history;
+mod recorder;
+mod views;
+
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -43,12 +48,15 @@ pub use leak::LeakAssessment;
 pub use recommend::Recommendation;
 pub use signals::{ALERT_SIGNALS, Sample, Unit};
 pub use thresholds::{Levels, Severity, Thresholds};
+pub use views::{BottleneckReport, MetricWindow, Overview, Point, SignalView, Tracked};
 
 use crate::events::{Event, EventBus};
 use crate::metrics::Metrics;
-use crate::storage::{AlertRow, MonitorSampleRow, Storage, StorageError, now_ms};
+use crate::storage::{MonitorSampleRow, Storage, StorageError, now_ms};
 use alerts::{AlertBook, Check};
+use history::{age_components, flush_minutes};
 use reading::Reading;
+use recorder::{Record, alert_from_row};
 use system::Host;
 
 /// Memory the monitor keeps: an hour of samples at the interval, within bounds.
@@ -117,13 +125,6 @@ struct Shared {
     started: Instant,
 }
 
-/// Storage work for the recorder task.
-enum Record {
-    Alert(Transition),
-    History(Vec<MonitorSampleRow>),
-    Prune { before: i64 },
-}
-
 struct MonitorState {
     host: Host,
     last_cpu_refresh: Option<Instant>,
@@ -144,112 +145,6 @@ struct MonitorState {
     flushed_minute: i64,
     last_prune: Option<Instant>,
     cached_host: Option<system::HostReading>,
-}
-
-/// One tracked metric now.
-#[derive(Debug, Clone, Serialize)]
-pub struct Tracked {
-    /// Its name.
-    pub name: String,
-    /// Its latest value.
-    pub value: f64,
-}
-
-/// A metric over a window.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MetricWindow {
-    /// The metric.
-    pub name: String,
-    /// The window asked for, seconds.
-    pub window_seconds: f64,
-    /// The latest value.
-    pub current: Option<f64>,
-    /// Lowest in the window.
-    pub min: Option<f64>,
-    /// Highest in the window.
-    pub max: Option<f64>,
-    /// Mean in the window.
-    pub avg: Option<f64>,
-    /// 95th percentile of the samples (nearest rank).
-    pub p95: Option<f64>,
-    /// Where the points come from: `memory` (every sample) or `history`
-    /// (per-minute means, min and max).
-    pub source: &'static str,
-    /// The points, oldest first.
-    pub samples: Vec<Point>,
-}
-
-/// One point of a window.
-#[derive(Debug, Clone, Serialize)]
-pub struct Point {
-    /// Unix ms.
-    pub at: i64,
-    /// The value (a mean for history points).
-    pub value: f64,
-    /// Lowest in the period (history points).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub min: Option<f64>,
-    /// Highest in the period (history points).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max: Option<f64>,
-}
-
-/// A signal's current standing.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignalView {
-    /// `cpu`, `memory`, ...
-    pub signal: &'static str,
-    /// The sample value it reads.
-    pub metric: &'static str,
-    /// Its alertname.
-    pub alertname: &'static str,
-    /// How values read.
-    pub unit: Unit,
-    /// The latest value, if there is one.
-    pub value: Option<f64>,
-    /// The value for people.
-    pub display: Option<String>,
-    /// Warning level.
-    pub warning: Option<f64>,
-    /// Critical level.
-    pub critical: Option<f64>,
-    /// `ok`, `warning`, `critical` (by the levels), or `no_data`.
-    pub status: &'static str,
-}
-
-/// `GET /api/performance/overview`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Overview {
-    /// `ok`, `degraded` (warnings firing) or `critical`.
-    pub status: &'static str,
-    /// Seconds since start.
-    pub uptime_seconds: f64,
-    /// When the latest sample was taken, unix ms.
-    pub sampled_at: Option<i64>,
-    /// Sampling interval, ms.
-    pub interval_ms: u64,
-    /// Every alerting signal.
-    pub signals: Vec<SignalView>,
-    /// Pending and firing alerts.
-    pub active_alerts: Vec<Alert>,
-    /// Key throughput figures from the latest sample.
-    pub throughput: BTreeMap<&'static str, Option<f64>>,
-    /// The memory-leak fit.
-    pub memory_leak: LeakAssessment,
-}
-
-/// `GET /api/performance/bottlenecks`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BottleneckReport {
-    /// The window the figures cover, seconds (shorter than asked while
-    /// the history is).
-    pub window_seconds: f64,
-    /// Components, slowest p95 first.
-    pub components: Vec<Bottleneck>,
 }
 
 impl Monitor {
@@ -557,292 +452,6 @@ impl Monitor {
             }
         }
     }
-
-    /// Stores what [`Monitor::record`] hands over, in order, until `token`
-    /// is cancelled; then stores what is left.
-    async fn run_recorder(self, mut rx: mpsc::UnboundedReceiver<Record>, token: CancellationToken) {
-        // Ids of stored firing alerts whose resolution may come before the
-        // book heard of the id.
-        let mut ids: BTreeMap<(String, Severity), i64> = BTreeMap::new();
-        loop {
-            let record = tokio::select! {
-                biased;
-                r = rx.recv() => r,
-                () = token.cancelled() => None,
-            };
-            match record {
-                Some(r) => self.store(r, &mut ids).await,
-                None => break,
-            }
-        }
-        while let Ok(r) = rx.try_recv() {
-            self.store(r, &mut ids).await;
-        }
-    }
-
-    async fn store(&self, record: Record, ids: &mut BTreeMap<(String, Severity), i64>) {
-        let storage = &self.shared.storage;
-        match record {
-            Record::Alert(Transition::Fired(a)) => {
-                match storage.insert_alert(alert_to_row(&a)).await {
-                    Ok(id) => {
-                        ids.insert((a.signal.clone(), a.severity), id);
-                        lock(&self.shared.state)
-                            .book
-                            .set_id(&a.signal, a.severity, id);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, alertname = %a.alertname, "cannot store the alert");
-                    }
-                }
-            }
-            Record::Alert(Transition::Resolved(a)) => {
-                let id = ids.remove(&(a.signal.clone(), a.severity)).or(a.id);
-                let stored = match id {
-                    Some(id) => {
-                        storage
-                            .update_alert(
-                                id,
-                                a.value,
-                                a.peak_value,
-                                Some(a.description.clone()),
-                                a.resolved_at,
-                            )
-                            .await
-                    }
-                    // Its firing was never stored: keep the episode anyway.
-                    None => storage.insert_alert(alert_to_row(&a)).await.map(|_| ()),
-                };
-                if let Err(e) = stored {
-                    tracing::warn!(error = %e, alertname = %a.alertname, "cannot store the resolution");
-                }
-            }
-            Record::History(rows) => {
-                if let Err(e) = storage.insert_monitor_samples(rows).await {
-                    tracing::warn!(error = %e, "cannot store monitor history");
-                }
-            }
-            Record::Prune { before } => {
-                if let Err(e) = storage.prune_monitor_samples(before).await {
-                    tracing::warn!(error = %e, "cannot prune monitor history");
-                }
-            }
-        }
-    }
-
-    /// The latest sample, if one was taken.
-    pub fn latest(&self) -> Option<Sample> {
-        lock(&self.shared.state).ring.back().cloned()
-    }
-
-    /// Every tracked metric with its latest value.
-    pub fn tracked(&self) -> Vec<Tracked> {
-        self.latest()
-            .map(|s| {
-                s.values
-                    .into_iter()
-                    .map(|(name, value)| Tracked { name, value })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// `name` over the last `window`: from memory while the window fits in
-    /// it, else from the per-minute history.
-    pub async fn metric(&self, name: &str, window: Duration) -> Result<MetricWindow, MonitorError> {
-        let now = now_ms();
-        let since = now - window.as_millis() as i64;
-        let (known, in_memory, covered) = {
-            let st = lock(&self.shared.state);
-            let known: Vec<String> = st
-                .ring
-                .back()
-                .map(|s| s.values.keys().cloned().collect())
-                .unwrap_or_default();
-            let points: Vec<Point> = st
-                .ring
-                .iter()
-                .filter(|s| s.at >= since)
-                .filter_map(|s| {
-                    Some(Point {
-                        at: s.at,
-                        value: s.get(name)?,
-                        min: None,
-                        max: None,
-                    })
-                })
-                .collect();
-            let covered = st.ring.front().is_some_and(|s| s.at <= since);
-            (known, points, covered)
-        };
-        if !known.iter().any(|k| k == name) {
-            return Err(MonitorError::UnknownMetric {
-                name: name.to_owned(),
-                known,
-            });
-        }
-        let (source, samples) = if covered || window <= RING_SPAN {
-            ("memory", in_memory)
-        } else {
-            let rows = self
-                .shared
-                .storage
-                .monitor_samples(name.to_owned(), HISTORY_RESOLUTION_S, since)
-                .await?;
-            let points = rows
-                .into_iter()
-                .map(|r| Point {
-                    at: r.ts,
-                    value: r.value,
-                    min: Some(r.min),
-                    max: Some(r.max),
-                })
-                .collect();
-            ("history", points)
-        };
-        let values: Vec<f64> = samples.iter().map(|p| p.value).collect();
-        let mut sorted = values.clone();
-        sorted.sort_by(f64::total_cmp);
-        let min = samples
-            .iter()
-            .map(|p| p.min.unwrap_or(p.value))
-            .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.min(v))));
-        let max = samples
-            .iter()
-            .map(|p| p.max.unwrap_or(p.value))
-            .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
-        Ok(MetricWindow {
-            name: name.to_owned(),
-            window_seconds: window.as_secs_f64(),
-            current: self.latest().and_then(|s| s.get(name)),
-            min,
-            max,
-            avg: (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64),
-            p95: nearest_rank(&sorted, 0.95),
-            source,
-            samples,
-        })
-    }
-
-    /// Pending and firing alerts, worst first.
-    pub fn active_alerts(&self) -> Vec<Alert> {
-        lock(&self.shared.state).book.active()
-    }
-
-    /// Resolved alerts that ended at or after `since` (unix ms), newest first.
-    pub async fn resolved_alerts(
-        &self,
-        since: i64,
-        limit: i64,
-    ) -> Result<Vec<Alert>, MonitorError> {
-        let rows = self.shared.storage.resolved_alerts(since, limit).await?;
-        Ok(rows.into_iter().filter_map(alert_from_row).collect())
-    }
-
-    /// `ok`, `degraded` (a warning firing) or `critical` (a critical firing).
-    pub fn status(&self) -> &'static str {
-        let st = lock(&self.shared.state);
-        let worst = st.book.firing().map(|a| a.severity).max();
-        match worst {
-            Some(Severity::Critical) => "critical",
-            Some(Severity::Warning) => "degraded",
-            None => "ok",
-        }
-    }
-
-    /// Components over the last `window`, slowest p95 first.
-    pub fn bottlenecks(&self, window: Duration) -> BottleneckReport {
-        let st = lock(&self.shared.state);
-        let Some((now_at, now)) = &st.latest_components else {
-            return BottleneckReport {
-                window_seconds: 0.0,
-                components: Vec::new(),
-            };
-        };
-        let start = now_at - window.as_millis() as i64;
-        // The reading at the window's start, or the oldest there is.
-        let mut all = st.older_components.iter().chain(st.components.iter());
-        let (from_at, from) = all
-            .clone()
-            .rev()
-            .find(|(at, _)| *at <= start)
-            .or_else(|| all.next())
-            .map(|(at, r)| (*at, r))
-            .expect("not empty");
-        BottleneckReport {
-            window_seconds: (now_at - from_at) as f64 / 1000.0,
-            components: bottlenecks::rank(now, from),
-        }
-    }
-
-    /// Advice from the current figures, each with its evidence.
-    pub fn recommendations(&self) -> Vec<Recommendation> {
-        let report = self.bottlenecks(RECENT);
-        let st = lock(&self.shared.state);
-        let since = st.ring.back().map_or(0, |s| s.at) - RECENT.as_millis() as i64;
-        let recent = recommend::means(st.ring.iter().filter(|s| s.at >= since));
-        recommend::recommend(&recommend::Evidence {
-            recent: &recent,
-            bottlenecks: &report.components,
-            leak: &st.leak,
-            thresholds: &self.shared.config.thresholds,
-            max_concurrent_tests: self.shared.config.max_concurrent_tests,
-        })
-    }
-
-    /// The current picture.
-    pub fn overview(&self) -> Overview {
-        let latest = self.latest();
-        let thresholds = &self.shared.config.thresholds;
-        let signals = ALERT_SIGNALS
-            .iter()
-            .map(|s| {
-                let value = latest.as_ref().and_then(|l| l.get(s.metric));
-                let levels = s.levels(thresholds);
-                let level = |sev: Severity| levels.iter().find(|(s, _)| *s == sev).map(|(_, l)| *l);
-                let (warning, critical) = (level(Severity::Warning), level(Severity::Critical));
-                let status = match value {
-                    None => "no_data",
-                    Some(v) if critical.is_some_and(|c| v >= c) => "critical",
-                    Some(v) if warning.is_some_and(|w| v >= w) => "warning",
-                    Some(_) => "ok",
-                };
-                SignalView {
-                    signal: s.signal,
-                    metric: s.metric,
-                    alertname: s.alertname,
-                    unit: s.unit,
-                    value,
-                    display: value.map(|v| s.unit.show(v)),
-                    warning,
-                    critical,
-                    status,
-                }
-            })
-            .collect();
-        let get = |k: &str| latest.as_ref().and_then(|l| l.get(k));
-        let throughput = BTreeMap::from([
-            ("httpRequestsPerSecond", get("http_requests_per_second")),
-            ("testsCompletedPerSecond", get("tests_completed_per_second")),
-            ("testQueueLength", get("test_queue_length")),
-            ("testsInFlight", get("tests_in_flight")),
-        ]);
-        Overview {
-            status: self.status(),
-            uptime_seconds: self.shared.started.elapsed().as_secs_f64(),
-            sampled_at: latest.as_ref().map(|s| s.at),
-            interval_ms: self.shared.config.interval.as_millis() as u64,
-            signals,
-            active_alerts: self.active_alerts(),
-            throughput,
-            memory_leak: lock(&self.shared.state).leak,
-        }
-    }
-
-    /// The thresholds in force.
-    pub fn thresholds(&self) -> &Thresholds {
-        &self.shared.config.thresholds
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -852,196 +461,4 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn ring_size(interval: Duration) -> usize {
     let per_hour = RING_SPAN.as_millis() / interval.as_millis().max(1);
     (per_hour as usize).clamp(RING_MIN, RING_MAX)
-}
-
-/// The `q` quantile of sorted values by nearest rank.
-fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-/// Moves readings older than [`RECENT`] from `recent` to `older`, keeping
-/// one a minute there, and forgets those older than [`RING_SPAN`].
-fn age_components<T>(recent: &mut VecDeque<(i64, T)>, older: &mut VecDeque<(i64, T)>, now: i64) {
-    let recent_from = now - RECENT.as_millis() as i64;
-    while let Some((t, r)) = recent.pop_front() {
-        if t >= recent_from {
-            recent.push_front((t, r));
-            break;
-        }
-        if older.back().is_none_or(|(last, _)| t - last >= 60_000) {
-            older.push_back((t, r));
-        }
-    }
-    let oldest = now - RING_SPAN.as_millis() as i64;
-    while older.front().is_some_and(|(t, _)| *t < oldest) {
-        older.pop_front();
-    }
-}
-
-/// Per-minute mean, min and max of every metric, for each whole minute
-/// after `flushed` and before `current`.
-fn flush_minutes(
-    ring: &VecDeque<Sample>,
-    flushed: &mut i64,
-    current: i64,
-) -> Vec<MonitorSampleRow> {
-    if current <= *flushed + 1 {
-        return Vec::new();
-    }
-    let mut acc: BTreeMap<(i64, &str), (f64, f64, f64, u32)> = BTreeMap::new();
-    for s in ring {
-        let minute = s.at / 60_000;
-        if minute <= *flushed || minute >= current {
-            continue;
-        }
-        for (k, v) in &s.values {
-            let e = acc.entry((minute, k.as_str())).or_insert((
-                0.0,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                0,
-            ));
-            e.0 += v;
-            e.1 = e.1.min(*v);
-            e.2 = e.2.max(*v);
-            e.3 += 1;
-        }
-    }
-    *flushed = current - 1;
-    acc.into_iter()
-        .map(|((minute, metric), (sum, min, max, n))| MonitorSampleRow {
-            metric: metric.to_owned(),
-            resolution_s: HISTORY_RESOLUTION_S,
-            ts: minute * 60_000,
-            value: sum / f64::from(n),
-            min,
-            max,
-        })
-        .collect()
-}
-
-fn alert_to_row(a: &Alert) -> AlertRow {
-    AlertRow {
-        id: a.id.unwrap_or(0),
-        alertname: a.alertname.clone(),
-        signal: a.signal.clone(),
-        severity: a.severity.as_str().to_owned(),
-        state: match a.state {
-            AlertState::Pending => "pending",
-            AlertState::Firing => "firing",
-            AlertState::Resolved => "resolved",
-        }
-        .to_owned(),
-        threshold: a.threshold,
-        value: a.value,
-        peak_value: a.peak_value,
-        labels: "{}".to_owned(),
-        description: Some(a.description.clone()),
-        started_at: a.started_at,
-        fired_at: a.fired_at,
-        resolved_at: a.resolved_at,
-    }
-}
-
-fn alert_from_row(r: AlertRow) -> Option<Alert> {
-    Some(Alert {
-        id: Some(r.id),
-        alertname: r.alertname,
-        signal: r.signal,
-        severity: match r.severity.as_str() {
-            "warning" => Severity::Warning,
-            "critical" => Severity::Critical,
-            _ => return None,
-        },
-        state: match r.state.as_str() {
-            "pending" => AlertState::Pending,
-            "firing" => AlertState::Firing,
-            "resolved" => AlertState::Resolved,
-            _ => return None,
-        },
-        threshold: r.threshold,
-        value: r.value,
-        peak_value: r.peak_value,
-        description: r.description.unwrap_or_default(),
-        started_at: r.started_at,
-        fired_at: r.fired_at,
-        resolved_at: r.resolved_at,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample(at: i64, v: f64) -> Sample {
-        Sample {
-            at,
-            values: BTreeMap::from([("x".to_owned(), v)]),
-        }
-    }
-
-    #[test]
-    fn whole_minutes_are_flushed_once_as_mean_min_and_max() {
-        let ring: VecDeque<Sample> = [
-            sample(60_000, 1.0),
-            sample(90_000, 3.0),
-            sample(120_000, 10.0),
-            sample(150_000, 20.0),
-        ]
-        .into();
-        let mut flushed = 0;
-        let rows = flush_minutes(&ring, &mut flushed, 2);
-        assert_eq!(rows.len(), 1);
-        assert_eq!(
-            (rows[0].ts, rows[0].value, rows[0].min, rows[0].max),
-            (60_000, 2.0, 1.0, 3.0)
-        );
-        assert!(
-            flush_minutes(&ring, &mut flushed, 2).is_empty(),
-            "the current minute waits"
-        );
-        let rows = flush_minutes(&ring, &mut flushed, 3);
-        assert_eq!((rows[0].ts, rows[0].value), (120_000, 15.0));
-    }
-
-    #[test]
-    fn component_readings_are_kept_per_cycle_for_5_minutes_then_per_minute_for_an_hour() {
-        let (mut recent, mut older) = (VecDeque::new(), VecDeque::new());
-        // Two hours of cycles every 5 s.
-        for at in (0..7200).step_by(5).map(|s: i64| s * 1000) {
-            recent.push_back((at, ()));
-            age_components(&mut recent, &mut older, at);
-        }
-        let now = 7_195_000;
-        assert_eq!(
-            recent.len(),
-            61,
-            "every cycle of the last 5 minutes, both ends"
-        );
-        assert!(recent.iter().all(|(t, _)| *t >= now - 300_000));
-        assert!(
-            older
-                .iter()
-                .all(|(t, _)| *t < now - 300_000 && *t >= now - 3_600_000)
-        );
-        assert!(older.len() >= 54 && older.len() <= 56, "{}", older.len());
-        let gaps: Vec<i64> = older
-            .iter()
-            .zip(older.iter().skip(1))
-            .map(|(a, b)| b.0 - a.0)
-            .collect();
-        assert!(gaps.iter().all(|g| *g == 60_000), "{gaps:?}");
-    }
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=20).map(f64::from).collect();
-        assert_eq!(nearest_rank(&v, 0.95), Some(19.0));
-        assert_eq!(nearest_rank(&v, 0.5), Some(10.0));
-        assert_eq!(nearest_rank(&[], 0.5), None);
-    }
 }

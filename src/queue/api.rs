@@ -168,10 +168,7 @@ impl TestQueue {
     /// One execution; a finished one with its totals per prompt and provider.
     pub async fn execution(&self, id: i64) -> Result<ExecutionView, QueueError> {
         let storage = &self.shared.storage;
-        let record = storage
-            .get_execution(id)
-            .await?
-            .ok_or(QueueError::NotFound(id))?;
+        let record = self.shared.execution(id).await?;
         let groups = if record.status.is_final() {
             let config = storage.execution_config(id).await?.unwrap_or_default();
             let doc: Value = serde_json::from_str(&config).unwrap_or(Value::Null);
@@ -251,12 +248,7 @@ impl TestQueue {
         limit: i64,
         offset: i64,
     ) -> Result<Page<ResultView>, QueueError> {
-        let record = self
-            .shared
-            .storage
-            .get_execution(id)
-            .await?
-            .ok_or(QueueError::NotFound(id))?;
+        let record = self.shared.execution(id).await?;
         let (rows, total) = self
             .shared
             .storage
@@ -287,10 +279,7 @@ impl TestQueue {
     /// Streams every result of an execution in `format`.
     pub async fn export(&self, id: i64, format: ExportFormat) -> Result<ExportStream, QueueError> {
         let storage = self.shared.storage.clone();
-        let execution = storage
-            .get_execution(id)
-            .await?
-            .ok_or(QueueError::NotFound(id))?;
+        let execution = self.shared.execution(id).await?;
         let config = storage
             .execution_config(id)
             .await?

@@ -192,12 +192,7 @@ impl TestQueue {
     /// Cancels an execution: pending jobs are dropped, running ones
     /// aborted, finished results kept.
     pub async fn cancel(&self, id: i64) -> Result<ExecutionRecord, QueueError> {
-        let record = self
-            .shared
-            .storage
-            .get_execution(id)
-            .await?
-            .ok_or(QueueError::NotFound(id))?;
+        let record = self.shared.execution(id).await?;
         if record.status.is_final() {
             if record.status == ExecutionStatus::Cancelled {
                 return Ok(record);
@@ -224,11 +219,7 @@ impl TestQueue {
             self.shared.metrics.queue_length.sub(dropped as i64);
             self.shared.forget(id);
         }
-        self.shared
-            .storage
-            .get_execution(id)
-            .await?
-            .ok_or(QueueError::NotFound(id))
+        self.shared.execution(id).await
     }
 
     /// Stops dispatching and lets the sink end once running jobs stored
@@ -248,6 +239,14 @@ impl TestQueue {
 }
 
 impl Shared {
+    /// The stored execution `id`, or `NotFound`.
+    async fn execution(&self, id: i64) -> Result<ExecutionRecord, QueueError> {
+        self.storage
+            .get_execution(id)
+            .await?
+            .ok_or(QueueError::NotFound(id))
+    }
+
     /// Removes a run from the live set.
     fn forget(&self, id: i64) {
         let removed = self
@@ -372,12 +371,8 @@ mod tests {
         assert!(second.progress(id).is_none(), "the run is not live");
         assert_eq!(metrics.queue.queue_length.get(), 0);
         assert_eq!(metrics.queue.executions_running.get(), 0);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(
-            storage.count_results().await.unwrap(),
-            stored,
-            "nothing ran"
-        );
+        assert_eq!(tracker.len(), 1, "only the sink: no dispatcher started");
+        assert_eq!(storage.count_results().await.unwrap(), stored);
         let record = storage.get_execution(id).await.unwrap().unwrap();
         assert_eq!(record.status, ExecutionStatus::Cancelled);
         token.cancel();

@@ -333,3 +333,42 @@ pub async fn start_alertmanager(dir: &Path) -> (KillOnDrop, String) {
     wait_ready(&format!("{base}/-/ready"), &mut child, &log_path).await;
     (child, base)
 }
+
+/// Polls `check` every 50 ms until it gives `Ok` (30 s at most: a hang is
+/// a failure, not a wait); panics with `what` and the last `Err`.
+pub async fn eventually<T, E: std::fmt::Debug, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) => assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: still {last:?}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the monitor has taken at least `n` samples.
+pub async fn wait_samples(app: &TestApp, n: usize) {
+    let path = "/api/performance/metrics/process_resident_memory_bytes?window=1h";
+    eventually("monitor samples", || async {
+        let res = app.get(path).await;
+        if res.status() != 200 {
+            return Err(res.status().to_string());
+        }
+        let body: serde_json::Value = res.json().await.unwrap();
+        let taken = body["samples"].as_array().map_or(0, Vec::len);
+        if taken >= n {
+            Ok(())
+        } else {
+            Err(format!("{taken} samples"))
+        }
+    })
+    .await
+}

@@ -6,14 +6,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use promptgauge::Config;
 use promptgauge::events::Event;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::helpers::{TestApp, sample, spawn_app_at, spawn_app_with};
+use crate::helpers::{TestApp, eventually, sample, spawn_app_at, spawn_app_with, wait_samples};
 
 /// Fast sampling and a short hold so a test sees whole episodes in seconds.
 fn fast_monitor(c: &mut Config) {
@@ -152,27 +152,25 @@ async fn a_queue_backlog_fires_warning_then_critical_and_resolves_when_the_load_
         resolved.data["peakValue"].as_f64().unwrap() >= 500.0,
         "{resolved:?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !alerts(&app, "").await.is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "alerts still active after the load stopped"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("no active alerts once the load stopped", || async {
+        let active = alerts(&app, "").await;
+        if active.is_empty() {
+            Ok(())
+        } else {
+            Err(active)
+        }
+    })
+    .await;
     for severity in ["warning", "critical"] {
         assert_eq!(firing_gauge(&app, BACKLOG, severity).await, 0.0);
     }
-    // The recorder stores in the background: give it a moment.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let history = loop {
+    // The recorder stores in the background.
+    let history = eventually("both episodes stored", || async {
         let h = alerts(&app, "?state=resolved").await;
-        if h.iter().filter(|a| a["alertname"] == BACKLOG).count() == 2 || Instant::now() > deadline
-        {
-            break h;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        let stored = h.iter().filter(|a| a["alertname"] == BACKLOG).count();
+        if stored == 2 { Ok(h) } else { Err(h) }
+    })
+    .await;
     for severity in ["warning", "critical"] {
         let a = find(&history, BACKLOG, severity).unwrap_or_else(|| panic!("{history:?}"));
         assert_eq!(a["state"], "resolved");
@@ -291,11 +289,14 @@ async fn a_locked_database_causes_5xx_that_fire_error_rate_alerts_which_resolve_
     locker.execute_batch("COMMIT").unwrap();
     drop(locker);
     wait_event(&mut rx, "alert.resolved", ERRORS, "critical").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while find(&alerts(&app, "").await, ERRORS, "warning").is_some() {
-        assert!(Instant::now() < deadline, "warning still active");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the warning resolved", || async {
+        let active = alerts(&app, "").await;
+        match find(&active, ERRORS, "warning") {
+            None => Ok(()),
+            Some(a) => Err(a.clone()),
+        }
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.await.unwrap();
@@ -309,15 +310,12 @@ async fn a_locked_database_causes_5xx_that_fire_error_rate_alerts_which_resolve_
     assert_eq!(count_suites(&app), suites_before + created as i64);
     // The episodes are in the history although the lock kept the monitor
     // from storing them while they fired.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually("both episodes stored", || async {
         let h = alerts(&app, "?state=resolved").await;
-        if find(&h, ERRORS, "warning").is_some() && find(&h, ERRORS, "critical").is_some() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "episodes not stored: {h:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let both = find(&h, ERRORS, "warning").is_some() && find(&h, ERRORS, "critical").is_some();
+        if both { Ok(()) } else { Err(h) }
+    })
+    .await;
     Arc::into_inner(app).expect("workers are done").stop().await;
 }
 
@@ -342,15 +340,14 @@ async fn a_firing_alert_survives_a_restart_as_the_same_episode() {
         .await;
     wait_event(&mut rx, "alert.firing", BACKLOG, "warning").await;
     // Wait until the recorder stored it (it has an id).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let before = loop {
-        let a = alerts(&app, "").await;
-        if let Some(a) = find(&a, BACKLOG, "warning").filter(|a| a["id"].is_i64()) {
-            break a.clone();
+    let before = eventually("the firing alert stored", || async {
+        let active = alerts(&app, "").await;
+        match find(&active, BACKLOG, "warning").filter(|a| a["id"].is_i64()) {
+            Some(a) => Ok(a.clone()),
+            None => Err(active),
         }
-        assert!(Instant::now() < deadline, "never stored: {a:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     let (dir, path) = app.stop().await;
 
     // The execution resumes after the restart, so the backlog is still there.
@@ -371,18 +368,21 @@ async fn a_firing_alert_survives_a_restart_as_the_same_episode() {
     assert_eq!(resolved.data["id"], before["id"]);
     assert_eq!(resolved.data["startedAt"], before["startedAt"]);
     // One episode in the history, not two.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let episodes = eventually("the episode resolved in the history", || async {
         let h = alerts(&app, "?state=resolved").await;
-        let episodes: Vec<_> = h.iter().filter(|a| a["alertname"] == BACKLOG).collect();
-        if episodes.len() == 1 && episodes[0]["resolvedAt"].is_i64() {
-            assert_eq!(episodes[0]["id"], before["id"]);
-            break;
+        let episodes: Vec<Value> = h
+            .into_iter()
+            .filter(|a| a["alertname"] == BACKLOG)
+            .collect();
+        if episodes.iter().any(|a| a["resolvedAt"].is_i64()) {
+            Ok(episodes)
+        } else {
+            Err(episodes)
         }
-        assert!(episodes.len() <= 1, "{h:?}");
-        assert!(Instant::now() < deadline, "{h:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert_eq!(episodes.len(), 1, "one episode, not two: {episodes:?}");
+    assert_eq!(episodes[0]["id"], before["id"]);
     app.stop().await;
 }
 
@@ -390,11 +390,24 @@ async fn a_firing_alert_survives_a_restart_as_the_same_episode() {
 async fn the_performance_api_reports_samples_bottlenecks_and_an_export() {
     let app = spawn_app_with(fast_monitor).await;
     // A first sample (windows start there), some traffic, a few cycles.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_samples(&app, 1).await;
     for _ in 0..20 {
         app.get("/api/performance/health").await;
     }
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // A cycle after the traffic sees all of it.
+    eventually("the health requests in the bottlenecks", || async {
+        let b = app.get_json("/api/performance/bottlenecks?window=1m").await;
+        let count = b["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["component"] == "http GET /api/performance/health")
+            .and_then(|c| c["count"].as_f64())
+            .unwrap_or(0.0);
+        if count >= 20.0 { Ok(()) } else { Err(b) }
+    })
+    .await;
+    wait_samples(&app, 3).await;
 
     let tracked = app.get_json("/api/performance/metrics").await;
     let names: Vec<&str> = tracked["metrics"]
@@ -461,7 +474,7 @@ async fn the_performance_api_reports_samples_bottlenecks_and_an_export() {
 #[tokio::test]
 async fn the_performance_api_refuses_bad_input_by_name() {
     let app = spawn_app_with(fast_monitor).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_samples(&app, 1).await;
 
     let res = app.get("/api/performance/metrics/no_such_metric").await;
     assert_eq!(res.status(), 404);
@@ -540,7 +553,7 @@ async fn the_performance_api_refuses_bad_input_by_name() {
 #[tokio::test]
 async fn windows_longer_than_the_memory_read_the_per_minute_history() {
     let app = spawn_app_with(fast_monitor).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_samples(&app, 1).await;
     let now = promptgauge::storage::now_ms();
     let minute = |ago_min: i64| (now / 60_000 - ago_min) * 60_000;
     let row = |metric: &str, ts: i64, value: f64| promptgauge::storage::MonitorSampleRow {

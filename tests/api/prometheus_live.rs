@@ -8,13 +8,13 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use promql_parser::parser;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    KillOnDrop, TestApp, free_port, spawn_app_with, start_alertmanager, wait_ready,
+    KillOnDrop, TestApp, eventually, free_port, spawn_app_with, start_alertmanager, wait_ready,
 };
 use crate::promql::{dashboard_exprs, rules, selectors, substitute};
 
@@ -70,23 +70,6 @@ async fn get(client: &reqwest::Client, url: &str, query: &[(&str, &str)]) -> Val
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], "success", "{url}: {body}");
     body["data"].clone()
-}
-
-/// Polls until `check` holds (60 s at most), returning its last answer.
-async fn eventually<F, Fut>(what: &str, check: F) -> Value
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = (bool, Value)>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (ok, seen) = check().await;
-        if ok {
-            return seen;
-        }
-        assert!(Instant::now() < deadline, "{what}: {seen}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// Traffic through every subsystem that exists: passing, failing, erroring
@@ -146,7 +129,11 @@ async fn a_real_prometheus_finds_every_series_the_rules_use_and_the_backlog_aler
         let url = format!("{prom}/api/v1/series");
         eventually(&format!("series for {selector}"), || async {
             let data = get(&client, &url, &[("match[]", selector.as_str())]).await;
-            (data.as_array().is_some_and(|a| !a.is_empty()), data)
+            if data.as_array().is_some_and(|a| !a.is_empty()) {
+                Ok(())
+            } else {
+                Err(data)
+            }
         })
         .await;
     }
@@ -193,7 +180,7 @@ async fn a_real_prometheus_finds_every_series_the_rules_use_and_the_backlog_aler
                     && a["labels"]["instance"] == app.addr.to_string()
                     && a["state"] == "firing"
             });
-            (firing, data)
+            if firing { Ok(()) } else { Err(data) }
         },
     )
     .await;
@@ -216,7 +203,7 @@ async fn a_real_prometheus_finds_every_series_the_rules_use_and_the_backlog_aler
                     && a["labels"]["service"] == "promptgauge"
                     && a["status"]["state"] == "active"
             });
-            (ours, all)
+            if ours { Ok(()) } else { Err(all) }
         },
     )
     .await;

@@ -203,7 +203,13 @@ async fn cancel_drops_pending_jobs_and_keeps_finished_results_across_a_restart()
 
     // Calls stop: at most the two running ones were in the air.
     let at_cancel = fake.scripted_hits().len();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    crate::helpers::eventually("no test in flight", || async {
+        match sample(&app.metrics_text().await, "promptgauge_tests_in_flight") {
+            Some(0.0) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
     let settled = fake.scripted_hits().len();
     assert!(settled <= at_cancel + 2, "{at_cancel} -> {settled}");
     tokio::time::sleep(Duration::from_millis(300)).await;
