@@ -14,6 +14,7 @@ mod http_errors;
 mod metrics;
 mod migrations;
 mod monitor;
+mod performance_api;
 mod prometheus_assets;
 mod prometheus_live;
 mod promql;
