@@ -40,6 +40,7 @@ pub mod export;
 pub mod hash;
 pub mod health;
 pub mod http;
+pub mod js;
 pub mod metrics;
 pub mod monitor;
 pub mod providers;

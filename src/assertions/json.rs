@@ -1,49 +1,12 @@
 //! `is-json` and `contains-json`, each with an optional JSON Schema.
 
-use std::fmt;
-use std::sync::Arc;
-
 use serde_json::Value;
 
+use super::ajv::Schema;
 use super::{Assertion, Check, Verdict};
 
 /// Scanned text per `{` when looking for embedded JSON (promptfoo's limit).
-const MAX_CANDIDATE_BYTES: usize = 100_000;
-
-/// A compiled JSON Schema (draft detected from `$schema`, default 2020-12).
-#[derive(Clone)]
-pub(super) struct Schema(Arc<jsonschema::Validator>);
-
-impl fmt::Debug for Schema {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Schema")
-    }
-}
-
-impl Schema {
-    /// Compiles a schema; the error says why it is not one.
-    pub(super) fn compile(schema: &Value) -> Result<Self, String> {
-        jsonschema::validator_for(schema)
-            .map(|v| Self(Arc::new(v)))
-            .map_err(|e| e.to_string())
-    }
-
-    fn errors(&self, instance: &Value) -> Option<String> {
-        let errors: Vec<String> = self
-            .0
-            .iter_errors(instance)
-            .map(|e| {
-                let at = e.instance_path().to_string();
-                if at.is_empty() {
-                    format!("data {e}")
-                } else {
-                    format!("data{at} {e}")
-                }
-            })
-            .collect();
-        (!errors.is_empty()).then(|| errors.join(", "))
-    }
-}
+const MAX_CANDIDATE_CHARS: usize = 100_000;
 
 pub(super) fn evaluate(a: &Assertion, text: &str) -> Verdict {
     match &a.check {
@@ -55,15 +18,14 @@ pub(super) fn evaluate(a: &Assertion, text: &str) -> Verdict {
 
 fn is_json(schema: Option<&Schema>, text: &str, inv: bool) -> Verdict {
     let parsed = serde_json::from_str::<Value>(text).ok();
+    let not = if inv { "not " } else { "" };
     if let (Some(value), Some(schema)) = (&parsed, schema) {
         let errors = schema.errors(value);
         let pass = errors.is_none() != inv;
         if !pass {
             let reason = match errors {
-                Some(e) if !inv => {
-                    format!("JSON does not conform to the provided schema. Errors: {e}")
-                }
-                _ => "Output is JSON that conforms to the provided schema".to_owned(),
+                Some(e) => format!("JSON does not conform to the provided schema. Errors: {e}"),
+                None => "Output is JSON that conforms to the provided schema".to_owned(),
             };
             return Verdict {
                 pass,
@@ -74,14 +36,15 @@ fn is_json(schema: Option<&Schema>, text: &str, inv: bool) -> Verdict {
         return Verdict::binary(true, String::new);
     }
     Verdict::binary(parsed.is_some() != inv, || {
-        "Expected output to be valid JSON".to_owned()
+        format!("Expected output to {not}be valid JSON")
     })
 }
 
 fn contains_json(schema: Option<&Schema>, text: &str, inv: bool) -> Verdict {
     let objects = extract_json_objects(text);
+    let not = if inv { "not " } else { "" };
     let mut pass = objects.is_empty() == inv;
-    let mut reason = "Expected output to contain valid JSON".to_owned();
+    let mut reason = format!("Expected output to {not}contain valid JSON");
     if let Some(schema) = schema {
         for object in &objects {
             match schema.errors(object) {
@@ -103,41 +66,159 @@ fn contains_json(schema: Option<&Schema>, text: &str, inv: bool) -> Verdict {
     Verdict::binary(pass, || reason)
 }
 
-/// Every JSON object embedded in `text`: from each `{`, the first complete
-/// value that parses, then scanning continues after it.
+/// promptfoo's `extractJsonObjects`: from each `{`, count braces (in
+/// strings too) and at each balance point, or at the end with the missing
+/// braces added, try the text as YAML (so `{a: 1}`, trailing commas and
+/// `//` comments pass); the first object that parses is taken and the scan
+/// resumes after it.
 pub(super) fn extract_json_objects(text: &str) -> Vec<Value> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut found = Vec::new();
     let mut i = 0;
-    while let Some(offset) = text[i..].find('{') {
-        let start = i + offset;
-        let end = (start + MAX_CANDIDATE_BYTES).min(text.len());
-        let window = text.get(start..end).unwrap_or(&text[start..]);
-        let mut stream = serde_json::Deserializer::from_str(window).into_iter::<Value>();
-        match stream.next() {
-            Some(Ok(value @ Value::Object(_))) => {
-                found.push(value);
-                i = start + stream.byte_offset();
-            }
-            _ => i = start + 1,
+    while i < chars.len() {
+        if chars[i].1 != '{' {
+            i += 1;
+            continue;
         }
+        let limit = (i + MAX_CANDIDATE_CHARS).min(chars.len());
+        let (mut open, mut close, mut j) = (1usize, 0usize, i + 1);
+        while j < limit && open > close {
+            match chars[j].1 {
+                '{' => open += 1,
+                '}' => close += 1,
+                _ => {}
+            }
+            j += 1;
+            if open == close || j == chars.len() || j == i + MAX_CANDIDATE_CHARS {
+                let end = chars.get(j).map_or(text.len(), |c| c.0);
+                let mut candidate = text[chars[i].0..end].to_owned();
+                candidate.extend(std::iter::repeat_n('}', open - close));
+                match crate::yaml::from_str(&slash_comments_to_hash(&candidate)) {
+                    Ok(v @ (Value::Object(_) | Value::Array(_))) => {
+                        found.push(v);
+                        i = j - 1;
+                        break;
+                    }
+                    _ if open == close => break,
+                    _ => {}
+                }
+            }
+        }
+        i += 1;
     }
     found
+}
+
+/// promptfoo's `convertSlashCommentsToHash`: `// comment` outside quotes
+/// becomes a YAML `# comment` (`//` in a URL is kept).
+fn slash_comments_to_hash(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.split('\n').enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        out.push_str(&line_comments_to_hash(line));
+    }
+    out
+}
+
+fn line_comments_to_hash(line: &str) -> String {
+    #[derive(PartialEq)]
+    enum State {
+        Normal,
+        Single,
+        Double,
+    }
+    let chars: Vec<char> = line.chars().collect();
+    let escaped = |i: usize| {
+        let mut n = 0;
+        while i > n && chars[i - 1 - n] == '\\' {
+            n += 1;
+        }
+        n % 2 == 1
+    };
+    let mut state = State::Normal;
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let prev = if i > 0 { chars[i - 1] } else { ' ' };
+        let next = chars.get(i + 1).copied().unwrap_or(' ');
+        match state {
+            State::Normal if c == '\'' && !prev.is_ascii_alphabetic() => state = State::Single,
+            State::Normal if c == '"' => state = State::Double,
+            State::Normal if c == '/' && next == '/' => {
+                let token_start = chars[..i]
+                    .iter()
+                    .rposition(|c| crate::js::is_space(*c))
+                    .map_or(0, |p| p + 1);
+                let token: String = chars[token_start..(i + 2).min(chars.len())]
+                    .iter()
+                    .collect();
+                if token.contains("://") {
+                    out.push(c);
+                    i += 1;
+                    continue;
+                }
+                let mut slashes = 2;
+                while chars.get(i + slashes) == Some(&'/') {
+                    slashes += 1;
+                }
+                out.extend(std::iter::repeat_n('#', slashes / 2));
+                out.extend(&chars[i + slashes..]);
+                return out;
+            }
+            State::Single if c == '\'' && !escaped(i) && !next.is_ascii_alphabetic() => {
+                state = State::Normal
+            }
+            State::Double if c == '"' && !escaped(i) => state = State::Normal,
+            _ => {}
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use serde_json::json;
+
     #[test]
     fn embedded_objects_are_found_in_prose() {
-        let text = r#"Sure! {"a": 1} and then {"b": {"c": [1, 2]}} but not {broken"#;
+        let text = r#"Sure! {"a": 1} and then {"b": {"c": [1, 2]}} and, closed for it, {broken"#;
         let found = extract_json_objects(text);
         assert_eq!(
             found,
             vec![
-                serde_json::json!({"a": 1}),
-                serde_json::json!({"b": {"c": [1, 2]}})
+                json!({"a": 1}),
+                json!({"b": {"c": [1, 2]}}),
+                json!({"broken": null})
             ]
+        );
+    }
+
+    #[test]
+    fn extraction_is_as_lenient_as_promptfoos() {
+        assert_eq!(
+            extract_json_objects("x {a: 1, b: [y]} z"),
+            vec![json!({"a": 1, "b": ["y"]})]
+        );
+        assert_eq!(
+            extract_json_objects("{\"a\": 1 // count\n}"),
+            vec![json!({"a": 1})]
+        );
+        assert_eq!(
+            extract_json_objects(r#"open {"a": {"b": 1}"#),
+            vec![json!({"a": {"b": 1}})]
+        );
+        // Braces are counted inside strings too, so this one is cut short.
+        assert!(extract_json_objects(r#"{"s": "}"} end"#).is_empty());
+        assert_eq!(
+            slash_comments_to_hash("see http://x.y // note"),
+            "see http://x.y # note"
         );
     }
 }

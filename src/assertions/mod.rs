@@ -9,7 +9,7 @@
 //! failed assertion fails the test (`weight: 0` ones are informational);
 //! with one, the test passes when the score reaches it.
 
-mod format;
+mod ajv;
 mod json;
 mod overlap;
 mod parse;
@@ -19,7 +19,7 @@ mod text;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use parse::{AssertionProblem, SUPPORTED_TYPES, parse_assertion};
+pub use parse::{AssertionProblem, SUPPORTED_TYPES, parse_assertion, split_comma_separated};
 pub use score::{FailureReason, Judgement, grade, judge};
 
 /// What was produced, and what the provider reported about it.
@@ -80,10 +80,14 @@ enum Check {
     StartsWith(String),
     Regex {
         pattern: String,
-        regex: Box<fancy_regex::Regex>,
+        regex: crate::js::Regex,
     },
-    IsJson(Option<json::Schema>),
-    ContainsJson(Option<json::Schema>),
+    /// A pattern JavaScript refuses: fails with V8's message.
+    InvalidRegex {
+        error: String,
+    },
+    IsJson(Option<ajv::Schema>),
+    ContainsJson(Option<ajv::Schema>),
     Levenshtein {
         expected: String,
         threshold: f64,
@@ -105,6 +109,11 @@ enum Check {
     },
     FinishReason(String),
     IsRefusal,
+    /// `assert-set`: its assertions graded as one component.
+    Set {
+        assertions: Vec<Assertion>,
+        threshold: Option<f64>,
+    },
 }
 
 impl Check {
@@ -130,7 +139,7 @@ impl Check {
                 ignore_case: true, ..
             } => "icontains-all",
             Check::StartsWith(_) => "starts-with",
-            Check::Regex { .. } => "regex",
+            Check::Regex { .. } | Check::InvalidRegex { .. } => "regex",
             Check::IsJson(_) => "is-json",
             Check::ContainsJson(_) => "contains-json",
             Check::Levenshtein { .. } => "levenshtein",
@@ -141,6 +150,7 @@ impl Check {
             Check::Bleu { .. } => "bleu",
             Check::FinishReason(_) => "finish-reason",
             Check::IsRefusal => "is-refusal",
+            Check::Set { .. } => "assert-set",
         }
     }
 }
@@ -154,8 +164,10 @@ pub struct ComponentResult {
     pub score: f64,
     /// `Assertion passed`, or why not, worded like promptfoo.
     pub reason: String,
-    /// The assertion as configured.
-    pub assertion: Value,
+    /// The assertion as configured; none for an `assert-set`'s own result
+    /// (promptfoo lists the set, then each of its assertions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assertion: Option<Value>,
 }
 
 /// A test's outcome: promptfoo's `gradingResult`.
@@ -170,6 +182,9 @@ pub struct GradingResult {
     pub reason: String,
     /// Weighted means per `metric` name.
     pub named_scores: serde_json::Map<String, Value>,
+    /// The weight behind each named score.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub named_score_weights: serde_json::Map<String, Value>,
     /// Each assertion's result, in order.
     pub component_results: Vec<ComponentResult>,
 }
@@ -196,11 +211,12 @@ impl Verdict {
     }
 }
 
-/// Runs one prepared assertion; `weight: 0` forces a pass.
+/// Runs one prepared assertion (not a set); `weight: 0` forces a pass.
 fn evaluate(assertion: &Assertion, output: &Output<'_>) -> Verdict {
     let mut v = match &assertion.check {
         Check::IsJson(_) | Check::ContainsJson(_) => json::evaluate(assertion, output.text),
         Check::RougeN { .. } | Check::Bleu { .. } => overlap::evaluate(assertion, output.text),
+        Check::Set { .. } => unreachable!("sets are graded by score::grade"),
         _ => text::evaluate(assertion, output),
     };
     if assertion.weight == 0.0 {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 /// n-gram counts; foldhash because SipHash was half of BLEU's time.
 type Counts<'a> = HashMap<&'a [&'a str], usize, foldhash::fast::RandomState>;
 
-use super::format::{js_number, to_fixed};
 use super::{Assertion, Check, Verdict};
+use crate::js::{number as js_number, to_fixed};
 
 pub(super) fn evaluate(a: &Assertion, text: &str) -> Verdict {
     let inv = a.inverse;
@@ -70,48 +70,63 @@ pub(super) fn rouge_1(candidate: &str, reference: &str) -> f64 {
     2.0 * precision * recall / (precision + recall)
 }
 
-/// BLEU-4 with uniform weights, brevity penalty against the reference of
-/// closest length, and 1e-7 smoothing of zero precisions (promptfoo's).
+/// promptfoo's BLEU-4: uniform weights over the n-gram orders the
+/// candidate is long enough to have (renormalised), clipped counts against
+/// the best reference, 1e-7 for a zero precision, and a brevity penalty
+/// against the reference closest in length (the shorter on a tie).
 pub(super) fn bleu_4(candidate: &str, references: &[String]) -> f64 {
-    let lower = candidate.to_lowercase();
-    let cand: Vec<&str> = lower.split_whitespace().collect();
-    if cand.is_empty() || references.is_empty() {
+    let words = |s: &str| -> Vec<String> {
+        crate::js::trim(&s.to_lowercase())
+            .split(crate::js::is_space)
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    if crate::js::trim(candidate).is_empty() || references.is_empty() {
         return 0.0;
     }
-    let refs_lower: Vec<String> = references.iter().map(|r| r.to_lowercase()).collect();
-    let refs: Vec<Vec<&str>> = refs_lower
+    let cand_owned = words(candidate);
+    let refs_owned: Vec<Vec<String>> = references.iter().map(|r| words(r)).collect();
+    let cand: Vec<&str> = cand_owned.iter().map(String::as_str).collect();
+    let refs: Vec<Vec<&str>> = refs_owned
         .iter()
-        .map(|r| r.split_whitespace().collect())
+        .map(|r| r.iter().map(String::as_str).collect())
         .collect();
-    let closest = refs
-        .iter()
-        .map(Vec::len)
-        .fold(None, |best: Option<usize>, len| match best {
-            Some(b) if len.abs_diff(cand.len()) >= b.abs_diff(cand.len()) => Some(b),
-            _ => Some(len),
-        });
+    let c = cand.len();
+    let closest = refs.iter().map(Vec::len).reduce(|prev, curr| {
+        let (dc, dp) = (curr.abs_diff(c), prev.abs_diff(c));
+        if dc < dp || (dc == dp && curr < prev) {
+            curr
+        } else {
+            prev
+        }
+    });
     let closest = closest.unwrap_or(0) as f64;
-    let mut log_sum = 0.0;
+    let mut usable: Vec<f64> = Vec::with_capacity(4);
     for n in 1..=4 {
+        if n > c {
+            continue;
+        }
         let cand_grams = counts(&cand, n);
-        let total = cand.len().saturating_sub(n - 1);
         let best = refs
             .iter()
             .map(|r| clipped_matches(&cand_grams, &counts(r, n)))
             .max()
             .unwrap_or(0);
-        let precision = if total > 0 {
-            best as f64 / total as f64
-        } else {
-            0.0
-        };
-        log_sum += 0.25 * (if precision == 0.0 { 1e-7 } else { precision }).ln();
+        usable.push(best as f64 / (c - n + 1) as f64);
     }
-    let c = cand.len() as f64;
-    let brevity = if c > closest {
+    if usable.is_empty() {
+        return 0.0;
+    }
+    let weight = 1.0 / usable.len() as f64;
+    let log_sum: f64 = usable
+        .iter()
+        .map(|p| weight * (if *p == 0.0 { 1e-7 } else { *p }).ln())
+        .sum();
+    let brevity = if c as f64 > closest {
         1.0
     } else {
-        (1.0 - closest / c).exp()
+        (1.0 - closest / c as f64).exp()
     };
     brevity * log_sum.exp()
 }

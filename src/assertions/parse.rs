@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::json::Schema;
+use super::ajv::Schema;
 use super::text::{WordCount, value_string};
 use super::{Assertion, Check};
 
@@ -28,10 +28,11 @@ pub const SUPPORTED_TYPES: &[&str] = &[
     "bleu",
     "finish-reason",
     "is-refusal",
+    "assert-set",
 ];
 
 /// Keys an assertion may carry.
-const KNOWN_KEYS: &[&str] = &["type", "value", "threshold", "weight", "metric"];
+const KNOWN_KEYS: &[&str] = &["type", "value", "threshold", "weight", "metric", "assert"];
 /// Keys that change what is graded; ignoring them would give wrong verdicts.
 const UNRUNNABLE_KEYS: &[&str] = &["transform", "contextTransform"];
 
@@ -41,6 +42,13 @@ pub type AssertionProblem = String;
 /// Parses and prepares an assertion. `Ok` carries warnings about keys that
 /// were ignored; `Err` carries every problem found.
 pub fn parse_assertion(spec: &Value) -> Result<(Assertion, Vec<String>), Vec<AssertionProblem>> {
+    parse_nested(spec, false)
+}
+
+fn parse_nested(
+    spec: &Value,
+    in_set: bool,
+) -> Result<(Assertion, Vec<String>), Vec<AssertionProblem>> {
     let Some(obj) = spec.as_object() else {
         return Err(vec![format!(
             "must be an object with a `type`, got {}",
@@ -83,12 +91,18 @@ pub fn parse_assertion(spec: &Value) -> Result<(Assertion, Vec<String>), Vec<Ass
             None
         }
     };
-    let value = obj.get("value").filter(|v| !v.is_null());
-    let check = match prepare(base, value, threshold) {
-        Ok(c) => Some(c),
-        Err(p) => {
-            problems.push(p);
-            None
+    let check = if base == "assert-set" {
+        if inverse {
+            problems.push("`assert-set` cannot take a `not-` prefix".to_owned());
+        }
+        set(obj, in_set, threshold, &mut problems, &mut warnings)
+    } else {
+        match prepare(base, obj.get("value"), threshold, &mut warnings) {
+            Ok(c) => Some(c),
+            Err(p) => {
+                problems.push(p);
+                None
+            }
         }
     };
     match check {
@@ -117,32 +131,88 @@ fn number_field(obj: &Map<String, Value>, key: &str, problems: &mut Vec<String>)
     }
 }
 
-/// Checks the value's shape for `base` and compiles what can be compiled.
-fn prepare(base: &str, value: Option<&Value>, threshold: Option<f64>) -> Result<Check, String> {
+/// The assertions of an `assert-set`, each parsed like a test's.
+fn set(
+    obj: &Map<String, Value>,
+    in_set: bool,
+    threshold: Option<f64>,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Option<Check> {
+    if in_set {
+        // promptfoo has no handler for a set inside a set: the test errors.
+        problems.push("an `assert-set` cannot contain another `assert-set`".to_owned());
+        return None;
+    }
+    let Some(Value::Array(items)) = obj.get("assert") else {
+        problems.push("`assert-set` needs `assert`, a list of assertions".to_owned());
+        return None;
+    };
+    let mut assertions = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match parse_nested(item, true) {
+            Ok((a, w)) => {
+                assertions.push(a);
+                warnings.extend(w.into_iter().map(|w| format!("assert[{i}]: {w}")));
+            }
+            Err(p) => problems.extend(p.into_iter().map(|p| format!("assert[{i}]: {p}"))),
+        }
+    }
+    Some(Check::Set {
+        assertions,
+        threshold,
+    })
+}
+
+/// Checks the value's shape for `base`, as promptfoo's handler would
+/// before grading, and compiles what can be compiled.
+fn prepare(
+    base: &str,
+    value: Option<&Value>,
+    threshold: Option<f64>,
+    warnings: &mut Vec<String>,
+) -> Result<Check, String> {
     let needs = |what: &str| format!("\"{base}\" needs {what} as `value`");
+    // JavaScript's truthiness: what promptfoo's `invariant(value)` lets by.
+    let truthy = |v: Option<&Value>| match v {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Some(_) => true,
+    };
     let text = || -> Result<String, String> {
         match value {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            Some(Value::Number(n)) => Ok(value_string(&Value::Number(n.clone()))),
+            Some(v @ Value::Number(_)) => Ok(value_string(v)),
             _ => Err(needs("a non-empty string or number")),
         }
     };
     let list = || -> Result<Vec<String>, String> {
         match value {
-            Some(Value::Array(items)) if !items.is_empty() => items
-                .iter()
-                .map(|v| match v {
-                    Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(value_string(v)),
-                    _ => Err(needs("a list of strings (or a comma-separated string)")),
-                })
-                .collect(),
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok(split_comma_separated(s)),
+            Some(Value::Array(items)) => Ok(items.iter().map(value_string).collect()),
+            Some(Value::String(s)) if !s.is_empty() => split_comma_separated(s),
             _ => Err(needs("a list of strings (or a comma-separated string)")),
+        }
+    };
+    let string = |non_empty: bool| -> Result<String, String> {
+        match value {
+            Some(Value::String(s)) if !(non_empty && s.is_empty()) => Ok(s.clone()),
+            _ if non_empty => Err(needs("a non-empty string")),
+            _ => Err(needs("a string")),
         }
     };
     let ignore_case = base.starts_with('i');
     Ok(match base {
-        "equals" => Check::Equals(value.cloned().ok_or_else(|| needs("a value"))?),
+        // No value compares with `String(undefined)`, as in promptfoo.
+        "equals" => Check::Equals(match value {
+            Some(v) => v.clone(),
+            None => {
+                warnings.push(
+                    "`equals` without a `value` compares the output with \"undefined\"".to_owned(),
+                );
+                Value::String("undefined".to_owned())
+            }
+        }),
         "contains" | "icontains" => Check::Contains {
             needle: text()?,
             ignore_case,
@@ -155,31 +225,23 @@ fn prepare(base: &str, value: Option<&Value>, threshold: Option<f64>) -> Result<
             needles: list()?,
             ignore_case,
         },
-        "starts-with" => match value {
-            Some(Value::String(s)) if !s.is_empty() => Check::StartsWith(s.clone()),
-            _ => return Err(needs("a non-empty string")),
-        },
+        "starts-with" => Check::StartsWith(string(true)?),
         "regex" => {
-            let Some(Value::String(pattern)) =
-                value.filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
-            else {
-                return Err(needs("a regular expression string"));
-            };
-            let regex = fancy_regex::Regex::new(pattern)
-                .map_err(|e| format!("invalid regex {pattern:?}: {e}"))?;
-            Check::Regex {
-                pattern: pattern.clone(),
-                regex: Box::new(regex),
+            let pattern = string(true).map_err(|_| needs("a regular expression string"))?;
+            match crate::js::Regex::new(&pattern) {
+                Ok(regex) => Check::Regex { pattern, regex },
+                Err(error) => {
+                    // promptfoo grades it as a failure, not an error.
+                    warnings.push(format!("{error}: the assertion always fails"));
+                    Check::InvalidRegex { error }
+                }
             }
         }
-        "is-json" => Check::IsJson(schema(value)?),
-        "contains-json" => Check::ContainsJson(schema(value)?),
-        "levenshtein" => match value {
-            Some(Value::String(s)) => Check::Levenshtein {
-                expected: s.clone(),
-                threshold: threshold.unwrap_or(5.0),
-            },
-            _ => return Err(needs("a string")),
+        "is-json" => Check::IsJson(schema(value.filter(|v| truthy(Some(v))))?),
+        "contains-json" => Check::ContainsJson(schema(value.filter(|v| truthy(Some(v))))?),
+        "levenshtein" => Check::Levenshtein {
+            expected: string(false)?,
+            threshold: threshold.unwrap_or(5.0),
         },
         "latency" => Check::Latency {
             threshold_ms: threshold.ok_or("\"latency\" needs a `threshold` in milliseconds")?,
@@ -192,12 +254,12 @@ fn prepare(base: &str, value: Option<&Value>, threshold: Option<f64>) -> Result<
                 .map_err(|_| needs("a number or an object with `min` and/or `max` (min <= max)"))?,
         ),
         "rouge-n" => Check::RougeN {
-            reference: text()?,
+            reference: string(false)?,
             threshold: threshold.unwrap_or(0.75),
         },
         "bleu" => Check::Bleu {
             references: match value {
-                Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+                Some(Value::String(s)) => vec![s.clone()],
                 Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_string) => {
                     a.iter().map(value_string).collect()
                 }
@@ -205,10 +267,7 @@ fn prepare(base: &str, value: Option<&Value>, threshold: Option<f64>) -> Result<
             },
             threshold: threshold.unwrap_or(0.5),
         },
-        "finish-reason" => match value {
-            Some(Value::String(s)) if !s.is_empty() => Check::FinishReason(s.clone()),
-            _ => return Err(needs("a finish reason such as \"stop\"")),
-        },
+        "finish-reason" => Check::FinishReason(string(false)?),
         "is-refusal" => Check::IsRefusal,
         other => {
             return Err(format!(
@@ -231,7 +290,7 @@ fn schema(value: Option<&Value>) -> Result<Option<Schema>, String> {
         }
         Some(v) => v,
     };
-    if !(schema.is_object() || schema.is_boolean()) {
+    if !schema.is_object() {
         return Err(format!(
             "invalid JSON schema: expected an object, got {}",
             kind_of(schema)
@@ -263,58 +322,75 @@ fn word_count(value: Option<&Value>) -> Result<WordCount, ()> {
     }
 }
 
-/// Comma-separated values, where a double-quoted field may hold commas
-/// (`"a, b", c` -> `a, b` and `c`); unquoted fields are trimmed.
-pub(super) fn split_comma_separated(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
+/// promptfoo's `parseCommaSeparatedValues`: fields split on commas
+/// (repeated commas skipped, unquoted fields trimmed); a double-quoted
+/// field may hold commas, `\"`, `\\` and `""`, and must be closed and
+/// followed by a comma.
+pub fn split_comma_separated(s: &str) -> Result<Vec<String>, String> {
+    let chars: Vec<char> = s.chars().collect();
+    let space = |i: &mut usize| {
+        while *i < chars.len() && crate::js::is_space(chars[*i]) {
+            *i += 1;
         }
-        let mut field = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    '"' => break,
-                    c => field.push(c),
-                }
-            }
-            // Skip to the next separator.
-            for c in chars.by_ref() {
-                if c == ',' {
-                    break;
-                }
-            }
-            out.push(field);
-        } else {
-            let mut ended = true;
-            for c in chars.by_ref() {
-                if c == ',' {
-                    ended = false;
-                    break;
-                }
-                field.push(c);
-            }
-            let field = field.trim();
-            if !field.is_empty() {
-                out.push(field.to_owned());
-            }
-            if ended {
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        loop {
+            space(&mut i);
+            if chars.get(i) != Some(&',') {
                 break;
             }
-            continue;
+            i += 1;
         }
-        if chars.peek().is_none() {
+        if i >= chars.len() {
             break;
         }
+        if chars[i] == '"' {
+            let mut field = String::new();
+            let mut closed = false;
+            i += 1;
+            while i < chars.len() {
+                match (chars[i], chars.get(i + 1)) {
+                    ('\\', Some(&n)) if n == '"' || n == '\\' => {
+                        field.push(n);
+                        i += 2;
+                    }
+                    ('"', Some(&'"')) => {
+                        field.push('"');
+                        i += 2;
+                    }
+                    ('"', _) => {
+                        i += 1;
+                        closed = true;
+                        break;
+                    }
+                    (c, _) => {
+                        field.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            if !closed {
+                return Err("unterminated quoted field in the comma-separated value".to_owned());
+            }
+            out.push(field);
+            space(&mut i);
+            if i < chars.len() && chars[i] != ',' {
+                return Err(
+                    "expected a comma after a quoted field in the comma-separated value".to_owned(),
+                );
+            }
+        } else {
+            let start = i;
+            while i < chars.len() && chars[i] != ',' {
+                i += 1;
+            }
+            let field: String = chars[start..i].iter().collect();
+            out.push(crate::js::trim(&field).to_owned());
+        }
     }
-    out
+    Ok(out)
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -333,13 +409,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn comma_separated_values_allow_quoted_commas() {
-        assert_eq!(split_comma_separated("a, b ,c"), ["a", "b", "c"]);
-        assert_eq!(split_comma_separated(r#""x, y", z"#), ["x, y", "z"]);
+    fn comma_separated_values_split_like_promptfoo() {
+        let split = |s: &str| split_comma_separated(s).unwrap();
+        assert_eq!(split("a, b ,c"), ["a", "b", "c"]);
+        assert_eq!(split(r#""x, y", z"#), ["x, y", "z"]);
         assert_eq!(
-            split_comma_separated(r#"say ""hi"", "q""uote""#),
-            [r#"say ""hi"""#, r#"q"uote"#]
+            split(r#""q""uote", "back\"slash""#),
+            [r#"q"uote"#, r#"back"slash"#]
         );
-        assert_eq!(split_comma_separated("solo"), ["solo"]);
+        assert_eq!(split(",,a,,"), ["a"]);
+        assert_eq!(split("solo"), ["solo"]);
+        assert!(split_comma_separated(r#""open"#).is_err());
+        assert!(split_comma_separated(r#""a" b"#).is_err());
     }
 }

@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 use aho_corasick::AhoCorasick;
 use serde_json::Value;
 
-use super::format::{js_number, to_precision_2};
 use super::{Assertion, Check, Output, Verdict};
+use crate::js::{self, number as js_number, to_precision_2};
 
 /// `word-count`: an exact count or a range.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,21 +64,24 @@ pub(super) fn evaluate(a: &Assertion, out: &Output<'_>) -> Verdict {
                 format!("Expected output to {not}start with \"{prefix}\"")
             })
         }
-        Check::Regex { pattern, regex } => {
-            // A match that hits the backtracking limit counts as no match.
-            let found = regex.is_match(text).unwrap_or(false);
-            Verdict::binary(found != inv, || {
-                format!("Expected output to {not}match regex \"{pattern}\"")
-            })
-        }
+        Check::Regex { pattern, regex } => Verdict::binary(regex.is_match(text) != inv, || {
+            format!("Expected output to {not}match regex \"{pattern}\"")
+        }),
+        // promptfoo fails the assertion whatever its `not-`.
+        Check::InvalidRegex { error } => Verdict {
+            pass: false,
+            score: 0.0,
+            reason: format!("Invalid regex pattern: {error}"),
+        },
         Check::Levenshtein {
             expected,
             threshold,
         } => {
-            let distance = strsim::levenshtein(text, expected);
+            // fastest-levenshtein counts UTF-16 code units.
+            let a: Vec<u16> = text.encode_utf16().collect();
+            let b: Vec<u16> = expected.encode_utf16().collect();
+            let distance = strsim::generic_levenshtein(&a, &b);
             let t = js_number(*threshold);
-            // promptfoo's handler ignores `not-`; PROMPTFOO.md's rule (every
-            // type inverts) is what we follow, and say so in the reason.
             Verdict::binary((distance as f64 <= *threshold) != inv, || {
                 if inv {
                     format!(
@@ -92,11 +95,13 @@ pub(super) fn evaluate(a: &Assertion, out: &Output<'_>) -> Verdict {
         Check::Latency { threshold_ms } => latency(out.latency_ms, *threshold_ms, inv),
         Check::Cost { threshold } => cost(out.cost, *threshold, inv),
         Check::WordCount(wc) => word_count(*wc, text, inv),
-        Check::FinishReason(expected) => finish_reason(expected, out.finish_reason),
+        Check::FinishReason(expected) => finish_reason(expected, out.finish_reason, inv),
         Check::IsRefusal => is_refusal(text, inv),
-        Check::IsJson(_) | Check::ContainsJson(_) | Check::RougeN { .. } | Check::Bleu { .. } => {
-            unreachable!("dispatched by assertions::evaluate")
-        }
+        Check::IsJson(_)
+        | Check::ContainsJson(_)
+        | Check::RougeN { .. }
+        | Check::Bleu { .. }
+        | Check::Set { .. } => unreachable!("dispatched by assertions::evaluate"),
     }
 }
 
@@ -108,14 +113,15 @@ fn contains(haystack: &str, needle: &str, ignore_case: bool) -> bool {
     }
 }
 
-/// A string compares as text; an object or array deep-equals the output
-/// parsed as JSON (which must parse).
+/// promptfoo's `equals`: an object, array or null value deep-equals the
+/// output parsed as JSON (numbers by value, keys in any order); anything
+/// else compares as `String(value)`.
 fn equals(expected: &Value, text: &str, inv: bool) -> Verdict {
     let not = if inv { "not " } else { "" };
     let (pass, shown) = match expected {
-        Value::Object(_) | Value::Array(_) => {
-            let equal = serde_json::from_str::<Value>(text).is_ok_and(|v| &v == expected);
-            (equal != inv, expected.to_string())
+        Value::Object(_) | Value::Array(_) | Value::Null => {
+            let equal = serde_json::from_str::<Value>(text).is_ok_and(|v| deep_equal(&v, expected));
+            (equal != inv, js::json(expected))
         }
         other => {
             let s = value_string(other);
@@ -127,15 +133,25 @@ fn equals(expected: &Value, text: &str, inv: bool) -> Verdict {
     })
 }
 
-/// `String(value)` for scalars.
-pub(super) fn value_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), js_number),
-        Value::Bool(b) => b.to_string(),
-        Value::Null => "null".to_owned(),
-        other => other.to_string(),
+/// `util.isDeepStrictEqual` on parsed JSON: numbers compare by value.
+fn deep_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| deep_equal(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))
+        }
+        _ => a == b,
     }
+}
+
+/// `String(value)`; a missing value is `undefined`, as in JavaScript.
+pub(super) fn value_string(v: &Value) -> String {
+    js::display(v)
 }
 
 fn latency(measured: Option<u64>, threshold: f64, inv: bool) -> Verdict {
@@ -184,7 +200,8 @@ fn cost(cost: Option<f64>, threshold: f64, inv: bool) -> Verdict {
 }
 
 fn word_count(wc: WordCount, text: &str, inv: bool) -> Verdict {
-    let n = text.split_whitespace().count() as f64;
+    // `text.trim().split(/\s+/)` with JavaScript's white space.
+    let n = text.split(js::is_space).filter(|w| !w.is_empty()).count() as f64;
     let count = js_number(n);
     let (base, reason) = match wc {
         WordCount::Exact(e) => {
@@ -231,17 +248,18 @@ fn word_count(wc: WordCount, text: &str, inv: bool) -> Verdict {
     Verdict::binary(base != inv, || reason)
 }
 
-fn finish_reason(expected: &str, got: Option<&str>) -> Verdict {
+fn finish_reason(expected: &str, got: Option<&str>, inv: bool) -> Verdict {
     let Some(got) = got else {
-        return Verdict {
-            pass: false,
-            score: 0.0,
-            reason: "Provider did not supply stop/finish reason".to_owned(),
-        };
+        // Nothing to compare: the check fails, so `not-` passes.
+        return Verdict::binary(inv, || {
+            "Provider did not supply stop/finish reason".to_owned()
+        });
     };
-    Verdict::binary(expected.eq_ignore_ascii_case(got), || {
-        format!("Expected finish reason \"{expected}\" but got \"{got}\"")
-    })
+    let not = if inv { "not " } else { "" };
+    Verdict::binary(
+        (expected.to_lowercase() == got.to_lowercase()) != inv,
+        || format!("Expected finish reason {not}\"{expected}\" but got \"{got}\""),
+    )
 }
 
 /// promptfoo's heuristic: empty output is a refusal; otherwise refusal

@@ -16,14 +16,11 @@ use crate::export::ExportFormat;
 use crate::metrics::Metrics;
 use crate::queue::{QueueConfig, QueueError, SubmitRequest, SuiteSource, TestQueue};
 use crate::storage::{Priority, Storage};
-use crate::suite::Format;
 
 /// What a run asks for.
 pub struct Request {
-    /// The suite document.
-    pub source: String,
-    /// Its syntax.
-    pub format: Format,
+    /// The suite document, its files inlined.
+    pub doc: Value,
     /// `-j`.
     pub max_concurrency: Option<u32>,
     /// `--no-cache`.
@@ -107,10 +104,7 @@ impl Backend {
             Self::Embedded { queue, .. } => {
                 let submitted = queue
                     .submit(SubmitRequest {
-                        suite: SuiteSource::Inline {
-                            source: req.source.clone(),
-                            format: req.format,
-                        },
+                        suite: SuiteSource::Document(req.doc.clone()),
                         providers: None,
                         max_concurrency: req.max_concurrency,
                         priority: Priority::Normal,
@@ -121,7 +115,7 @@ impl Backend {
                 Ok(serde_json::to_value(submitted).unwrap_or_default())
             }
             Self::Server { .. } => {
-                let mut body = json!({"suite": req.source});
+                let mut body = json!({"suite": req.doc});
                 if let Some(j) = req.max_concurrency {
                     body["maxConcurrency"] = json!(j);
                 }
@@ -185,6 +179,7 @@ impl Backend {
                     ExportFormat::Promptfoo => "promptfoo",
                     ExportFormat::Jsonl => "jsonl",
                     ExportFormat::Csv => "csv",
+                    ExportFormat::Junit => "junit",
                 };
                 let mut req = client
                     .get(format!("{base}/api/executions/{id}/results?format={name}"))

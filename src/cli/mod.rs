@@ -7,7 +7,7 @@ mod backend;
 mod display;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -31,7 +31,7 @@ pub const EXIT_FAILED: u8 = 100;
 pub struct RunArgs {
     /// The suite file.
     pub suite: PathBuf,
-    /// `-o` files: `.json` (promptfoo), `.jsonl`, `.csv`.
+    /// `-o` files: `.json` (promptfoo), `.jsonl`, `.csv`, `.xml` (JUnit).
     pub outputs: Vec<PathBuf>,
     /// `--server`.
     pub server: Option<String>,
@@ -58,21 +58,14 @@ async fn run_inner(args: RunArgs, config: &Config) -> Result<u8, String> {
         .iter()
         .map(|p| output_format(p).map(|f| (p.clone(), f)))
         .collect::<Result<Vec<_>, _>>()?;
-    let source = std::fs::read_to_string(&args.suite)
-        .map_err(|e| format!("cannot read {}: {e}", args.suite.display()))?;
-    let format = match args.suite.extension().and_then(|e| e.to_str()) {
-        Some("json") => Format::Json,
-        Some("yaml" | "yml") => Format::Yaml,
-        _ => Format::detect(&source),
-    };
+    let doc = load_suite(&args.suite)?;
     let metrics = Metrics::new().map_err(|e| e.to_string())?;
     let backend = match &args.server {
         Some(url) => Backend::server(url, std::env::var("API_TOKEN").ok())?,
         None => Backend::embedded(config, &metrics)?,
     };
     let request = Request {
-        source,
-        format,
+        doc,
         max_concurrency: args.max_concurrency,
         no_cache: args.no_cache,
     };
@@ -132,6 +125,27 @@ async fn drive(
     Ok(exit_code(&status))
 }
 
+/// The suite file with its `file://` references resolved from its folder.
+fn load_suite(path: &Path) -> Result<Value, String> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let format = match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => Format::Json,
+        Some("yaml" | "yml") => Format::Yaml,
+        _ => Format::detect(&source),
+    };
+    let invalid = |e: crate::suite::SuiteError| {
+        let lines: Vec<String> = e.problems.iter().map(|p| format!("  {p}")).collect();
+        format!("invalid suite {}:\n{}", path.display(), lines.join("\n"))
+    };
+    let doc = crate::suite::document(&source, format).map_err(invalid)?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    crate::suite::files::inline(doc, base).map_err(invalid)
+}
+
 fn exit_code(status: &Value) -> u8 {
     if status["status"] != "completed" {
         return EXIT_ERROR;
@@ -145,8 +159,9 @@ fn output_format(path: &std::path::Path) -> Result<ExportFormat, String> {
         Some("json") => Ok(ExportFormat::Promptfoo),
         Some("jsonl") => Ok(ExportFormat::Jsonl),
         Some("csv") => Ok(ExportFormat::Csv),
+        Some("xml") => Ok(ExportFormat::Junit),
         _ => Err(format!(
-            "-o {}: use a .json, .jsonl or .csv file",
+            "-o {}: use a .json, .jsonl, .csv or .xml (JUnit) file",
             path.display()
         )),
     }

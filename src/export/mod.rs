@@ -4,11 +4,15 @@
 //! queue streams them page by page, so exports never hold every result.
 
 mod csv;
+mod junit;
 pub mod time;
 
 use serde_json::{Map, Value, json};
 
 pub use csv::{csv_header, csv_row};
+pub use junit::{
+    junit_case, junit_head, junit_suite_close, junit_suite_name, junit_suite_open, junit_tail,
+};
 
 use crate::storage::{ExecutionRecord, GroupTotals, ResultRecord};
 use crate::suite::Suite;
@@ -22,15 +26,18 @@ pub enum ExportFormat {
     Jsonl,
     /// One row per result.
     Csv,
+    /// JUnit XML, for CI systems.
+    Junit,
 }
 
 impl ExportFormat {
-    /// Parses `promptfoo`, `jsonl` or `csv`.
+    /// Parses `promptfoo`, `jsonl`, `csv` or `junit`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "promptfoo" => Some(Self::Promptfoo),
             "jsonl" => Some(Self::Jsonl),
             "csv" => Some(Self::Csv),
+            "junit" => Some(Self::Junit),
             _ => None,
         }
     }
@@ -41,6 +48,7 @@ impl ExportFormat {
             Self::Promptfoo => "application/json",
             Self::Jsonl => "application/x-ndjson",
             Self::Csv => "text/csv; charset=utf-8",
+            Self::Junit => "application/xml",
         }
     }
 }
@@ -80,7 +88,8 @@ pub fn promptfoo_result(ctx: &ExportContext<'_>, r: &ResultRecord) -> Value {
     let usage = token_usage(r.input_tokens, r.output_tokens, r.cached);
     json!({
         "id": r.id.to_string(),
-        "promptIdx": r.prompt_idx,
+        // promptfoo's index into `prompts[]`: one per provider x prompt.
+        "promptIdx": r.provider_idx * suite.prompts.len() as i64 + r.prompt_idx,
         "testIdx": r.test_idx,
         "promptId": prompt.map(|p| p.id.clone()),
         "prompt": {"raw": rendered, "label": prompt.map(|p| p.label.clone())},
@@ -100,7 +109,7 @@ pub fn promptfoo_result(ctx: &ExportContext<'_>, r: &ResultRecord) -> Value {
         "cost": r.cost_usd,
         "tokenUsage": usage,
         "testCase": test.map(|t| json!({
-            "description": t.description, "vars": t.vars, "assert": t.assert_specs, "metadata": t.metadata,
+            "description": t.description, "vars": t.vars, "assert": &*t.assert_specs, "metadata": t.metadata,
         })),
         "metadata": {"model": r.model},
     })
@@ -111,8 +120,11 @@ pub fn promptfoo_result(ctx: &ExportContext<'_>, r: &ResultRecord) -> Value {
 pub fn promptfoo_envelope(ctx: &ExportContext<'_>, totals: &[GroupTotals]) -> (String, String) {
     let e = ctx.execution;
     let suite = ctx.suite;
-    let prompts: Vec<Value> = totals
-        .iter()
+    // promptfoo lists each provider's prompts in turn.
+    let mut ordered: Vec<&GroupTotals> = totals.iter().collect();
+    ordered.sort_by_key(|g| (g.provider_idx, g.prompt_idx));
+    let prompts: Vec<Value> = ordered
+        .into_iter()
         .filter_map(|g| {
             let p = suite.prompts.get(g.prompt_idx as usize)?;
             let provider = suite.providers.get(g.provider_idx as usize)?;

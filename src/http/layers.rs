@@ -55,8 +55,9 @@ pub(super) async fn limit_body(req: Request, next: Next) -> Response {
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > super::BODY_LIMIT as u64) {
-        return ApiError::payload_too_large(super::BODY_LIMIT).into_response();
+    let limit = super::body_limit(req.uri().path());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::payload_too_large(limit).into_response();
     }
     next.run(req).await
 }

@@ -22,6 +22,18 @@ pub use state::AppState;
 
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// Largest body of the routes that take a suite (`POST /api/suites`,
+/// `POST /api/executions`): room for a 100,000-test suite written inline.
+pub const SUITE_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The body limit of a request path.
+fn body_limit(path: &str) -> usize {
+    if matches!(path, "/api/suites" | "/api/executions") {
+        SUITE_BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    }
+}
 
 const METRICS: &str = "/metrics";
 const HEALTH: &str = "/api/performance/health";
@@ -73,13 +85,17 @@ pub fn router(state: AppState) -> Router {
         .add(
             &["GET", "POST"],
             "/api/suites",
-            get(routes::suites::list).post(routes::suites::create),
+            get(routes::suites::list)
+                .post(routes::suites::create)
+                .layer(DefaultBodyLimit::max(SUITE_BODY_LIMIT)),
         )
         .add(&["GET"], "/api/suites/{id}", get(routes::suites::show))
         .add(
             &["GET", "POST"],
             "/api/executions",
-            get(routes::executions::list).post(routes::executions::create),
+            get(routes::executions::list)
+                .post(routes::executions::create)
+                .layer(DefaultBodyLimit::max(SUITE_BODY_LIMIT)),
         )
         .add(
             &["GET"],

@@ -1,7 +1,9 @@
 //! `echo`: returns the rendered prompt as the output (promptfoo's `echo`),
 //! at zero cost. Useful to test prompts and assertions without a model.
+//! Like promptfoo's, it ignores `config` and waits its `delay` (in ms)
+//! before answering, so the wait counts as latency.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Map;
 
@@ -12,17 +14,16 @@ use crate::suite::ProviderSpec;
 pub struct Echo {
     id: String,
     params: Map<String, serde_json::Value>,
+    delay: Option<Duration>,
 }
 
 impl Echo {
-    /// Builds it; `echo` takes no config.
+    /// Builds it; its `config` is ignored, as promptfoo's echo ignores it.
     pub fn new(spec: &ProviderSpec) -> Result<Self, String> {
-        if !spec.config.is_empty() {
-            return Err("echo takes no `config`".to_owned());
-        }
         Ok(Self {
             id: spec.id.clone(),
             params: Map::new(),
+            delay: spec.delay_ms.filter(|d| *d > 0).map(Duration::from_millis),
         })
     }
 }
@@ -52,6 +53,9 @@ impl Provider for Echo {
     fn complete<'a>(&'a self, prompt: &'a str) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         Box::pin(async move {
             let started = Instant::now();
+            if let Some(d) = self.delay {
+                tokio::time::sleep(d).await;
+            }
             let output = prompt.to_owned();
             Ok(Completion {
                 output,
@@ -76,6 +80,7 @@ mod tests {
             id: "echo".into(),
             label: None,
             config: Map::new(),
+            delay_ms: None,
         };
         let c = Echo::new(&spec)
             .unwrap()

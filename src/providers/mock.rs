@@ -8,7 +8,7 @@
 //!   500 or a 429 (`retryAfterMs`, default 1000);
 //! - `seed`: makes the draws and the generated outputs repeatable;
 //! - `responses: [{match: <regex>, output: <text>}]`: canned outputs by
-//!   regex on the prompt, first match wins; `output`: one fixed output;
+//!   a JavaScript regex on the prompt, first match wins; `output`: one fixed output;
 //!   otherwise a deterministic pseudo-answer derived from seed and prompt;
 //! - `model` (pricing and labels; default the name after `mock:`),
 //!   `pricing`, `finishReason` (default `stop`).
@@ -65,7 +65,7 @@ pub struct Mock {
     rate_limit_rate: f64,
     retry_after: Duration,
     seed: u64,
-    responses: Vec<(fancy_regex::Regex, String)>,
+    responses: Vec<(crate::js::Regex, String)>,
     output: Option<String>,
     finish_reason: String,
     pricing: Option<Pricing>,
@@ -168,7 +168,7 @@ impl Mock {
     /// The canned, fixed or generated output for `prompt`.
     fn answer(&self, prompt: &str) -> String {
         for (regex, output) in &self.responses {
-            if regex.is_match(prompt).unwrap_or(false) {
+            if regex.is_match(prompt) {
                 return output.clone();
             }
         }
@@ -214,7 +214,7 @@ fn latency(c: &Map<String, Value>) -> Result<Latency, String> {
     })
 }
 
-fn responses(v: Option<&Value>) -> Result<Vec<(fancy_regex::Regex, String)>, String> {
+fn responses(v: Option<&Value>) -> Result<Vec<(crate::js::Regex, String)>, String> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };
@@ -228,7 +228,7 @@ fn responses(v: Option<&Value>) -> Result<Vec<(fancy_regex::Regex, String)>, Str
             let pattern = r.get("match").and_then(Value::as_str);
             let output = r.get("output").and_then(Value::as_str);
             match (pattern, output) {
-                (Some(p), Some(o)) => fancy_regex::Regex::new(p)
+                (Some(p), Some(o)) => crate::js::Regex::new(p)
                     .map(|re| (re, o.to_owned()))
                     .map_err(|e| format!("config.responses[{i}].match is not a valid regex: {e}")),
                 _ => Err(format!(

@@ -100,8 +100,8 @@ impl TestQueue {
         format: Format,
     ) -> Result<StoredSuite, QueueError> {
         let doc = suite::document(&source, format).map_err(QueueError::InvalidSuite)?;
-        let loaded = suite::parse_document(doc.clone(), &check_provider)
-            .map_err(QueueError::InvalidSuite)?;
+        let loaded =
+            suite::parse_document(&doc, &check_provider).map_err(QueueError::InvalidSuite)?;
         let s = &loaded.suite;
         let config = doc.to_string();
         let json = |v: &serde_json::Map<String, Value>| Value::Object(v.clone()).to_string();
@@ -123,7 +123,7 @@ impl TestQueue {
                 .map(|t| NewTestCase {
                     description: t.description.clone(),
                     vars: json(&t.vars),
-                    assertions: Value::Array(t.assert_specs.clone()).to_string(),
+                    assertions: Value::Array(t.assert_specs.to_vec()).to_string(),
                     threshold: t.threshold,
                     metadata: json(&t.metadata),
                 })
@@ -172,7 +172,7 @@ impl TestQueue {
         let groups = if record.status.is_final() {
             let config = storage.execution_config(id).await?.unwrap_or_default();
             let doc: Value = serde_json::from_str(&config).unwrap_or(Value::Null);
-            let suite = suite::parse_document(doc, &|_| Vec::new())
+            let suite = suite::parse_document(&doc, &|_| Vec::new())
                 .ok()
                 .map(|l| l.suite);
             let totals = storage.group_totals(&record).await?;
@@ -287,13 +287,16 @@ impl TestQueue {
         let doc: Value =
             serde_json::from_str(&config).map_err(|e| QueueError::InvalidRequest(e.to_string()))?;
         // Providers are not called: do not build them (or read their keys).
-        let suite = suite::parse_document(doc.clone(), &|_| Vec::new())
+        let suite = suite::parse_document(&doc, &|_| Vec::new())
             .map_err(QueueError::InvalidSuite)?
             .suite;
-        let totals = match format {
-            ExportFormat::Promptfoo => storage.group_totals(&execution).await?,
+        let mut totals = match format {
+            ExportFormat::Promptfoo | ExportFormat::Junit => {
+                storage.group_totals(&execution).await?
+            }
             _ => Vec::new(),
         };
+        totals.sort_by_key(|g| (g.provider_idx, g.prompt_idx));
         let state = Arc::new(ExportState {
             execution,
             suite,
@@ -324,6 +327,9 @@ struct ExportState {
 enum Phase {
     Head,
     Rows(i64),
+    /// JUnit: the rows of provider x prompt group `.0` from offset `.1`;
+    /// each group is a `<testsuite>` of its own.
+    Group(usize, i64),
     Tail,
     Done,
 }
@@ -337,6 +343,42 @@ impl ExportState {
         }
     }
 
+    /// A page of JUnit group `g`: its `<testsuite>` opened at offset 0,
+    /// its results from this page, closed after the last page. Each
+    /// group reads the results once more, filtering by prompt x provider.
+    async fn junit_group(&self, g: usize, offset: i64) -> (Result<Vec<u8>, QueueError>, Phase) {
+        let Some(group) = self.totals.get(g) else {
+            return (Ok(Vec::new()), Phase::Tail);
+        };
+        let ctx = self.ctx();
+        let mut out = String::new();
+        if offset == 0 {
+            out.push_str(&export::junit_suite_open(&ctx, group));
+        }
+        let rows = match self
+            .storage
+            .list_results(&self.execution, None, EXPORT_PAGE, offset)
+            .await
+        {
+            Ok((rows, _)) => rows,
+            Err(e) => return (Err(e.into()), Phase::Done),
+        };
+        let classname = export::junit_suite_name(&ctx, group);
+        for r in rows
+            .iter()
+            .filter(|r| (r.prompt_idx, r.provider_idx) == (group.prompt_idx, group.provider_idx))
+        {
+            out.push_str(&export::junit_case(&ctx, &classname, r));
+        }
+        let next = if (rows.len() as i64) < EXPORT_PAGE {
+            out.push_str(export::junit_suite_close());
+            Phase::Group(g + 1, 0)
+        } else {
+            Phase::Group(g, offset + EXPORT_PAGE)
+        };
+        (Ok(out.into_bytes()), next)
+    }
+
     /// The chunk for `phase` and the phase after it; `None` when done.
     async fn step(&self, phase: Phase) -> Option<(Result<Vec<u8>, QueueError>, Phase)> {
         let ctx = self.ctx();
@@ -347,9 +389,16 @@ impl ExportState {
                     ExportFormat::Promptfoo => export::promptfoo_envelope(&ctx, &self.totals).0,
                     ExportFormat::Csv => export::csv_header(),
                     ExportFormat::Jsonl => String::new(),
+                    ExportFormat::Junit => {
+                        return Some((
+                            Ok(export::junit_head(&self.totals).into_bytes()),
+                            Phase::Group(0, 0),
+                        ));
+                    }
                 };
                 Some((Ok(head.into_bytes()), Phase::Rows(0)))
             }
+            Phase::Group(g, offset) => Some(self.junit_group(g, offset).await),
             Phase::Rows(offset) => {
                 let page = self
                     .storage
@@ -378,6 +427,7 @@ impl ExportState {
                             out.push('\n');
                         }
                         ExportFormat::Csv => out.push_str(&export::csv_row(&ctx, r)),
+                        ExportFormat::Junit => unreachable!("JUnit goes group by group"),
                     }
                 }
                 Some((Ok(out.into_bytes()), next))
@@ -385,6 +435,7 @@ impl ExportState {
             Phase::Tail => {
                 let tail = match self.format {
                     ExportFormat::Promptfoo => export::promptfoo_envelope(&ctx, &self.totals).1,
+                    ExportFormat::Junit => export::junit_tail().to_owned(),
                     _ => String::new(),
                 };
                 Some((Ok(tail.into_bytes()), Phase::Done))

@@ -10,7 +10,7 @@ use super::breaker::Admission;
 use super::lane::Lane;
 use super::limiter::Permit;
 use super::retry;
-use super::run::Run;
+use super::run::{Run, Target};
 use crate::assertions::{FailureReason, Judgement, Output, judge};
 use crate::metrics::QueueMetrics;
 use crate::providers::{Client, Completion, ProviderError, estimate_tokens};
@@ -41,21 +41,27 @@ pub(super) async fn run_job(
         job.spec.provider_idx as usize,
         job.spec.test_idx as usize,
     );
-    let provider = &run.providers[v];
+    let target = run.target(v, t);
+    let provider = &target.provider;
     let test = &run.suite.tests[t];
     let started = Instant::now();
     let mut permit = Some(permit);
-    let outcome = match run.suite.render_prompt(p, test) {
+    let rendered = match &test.error {
+        // Known before any call: promptfoo would call, then fail grading.
+        Some(e) => Err(format!("the test cannot be graded: {e}")),
+        None => run
+            .suite
+            .render_prompt(p, test)
+            .map_err(|e| format!("prompt could not be rendered: {e}")),
+    };
+    let outcome = match rendered {
         Ok(prompt) => {
-            match tokio::time::timeout(JOB_TIMEOUT, call(ctx, v, &prompt, &mut permit)).await {
+            match tokio::time::timeout(JOB_TIMEOUT, call(ctx, target, &prompt, &mut permit)).await {
                 Ok(result) => result,
                 Err(_) => Err(ProviderError::Timeout { after: JOB_TIMEOUT }),
             }
         }
-        Err(e) => Err(ProviderError::BadRequest {
-            status: 0,
-            message: format!("prompt could not be rendered: {e}"),
-        }),
+        Err(message) => Err(ProviderError::BadRequest { status: 0, message }),
     };
     ctx.metrics
         .run_duration
@@ -95,12 +101,12 @@ pub(super) async fn run_job(
 /// `permit` when this returns.
 async fn call(
     ctx: &JobContext,
-    v: usize,
+    target: &Target,
     prompt: &str,
     permit: &mut Option<Permit>,
 ) -> Result<Completion, ProviderError> {
     let run = &ctx.run;
-    let (lane, provider) = (&run.lanes[v], &run.providers[v]);
+    let (lane, provider) = (&target.lane, &target.provider);
     let estimate = estimate_tokens(prompt);
     let mut attempt = 0;
     loop {
@@ -141,6 +147,10 @@ async fn call(
                 lane.breaker.on_success();
                 lane.rate
                     .charge((c.usage.input + c.usage.output).saturating_sub(estimate));
+                // promptfoo's provider `delay`: a pause after each call it paid for.
+                if let Some(d) = target.delay {
+                    tokio::time::sleep(d).await;
+                }
                 return Ok(c);
             }
             Err(e) => e,

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use prometheus::{IntCounter, IntCounterVec};
 use serde::Serialize;
@@ -18,12 +19,23 @@ use crate::providers::Provider;
 use crate::storage::{PendingJob, Priority};
 use crate::suite::Suite;
 
+/// A provider a job calls, with its lane and its `delay` after each call.
+pub(super) struct Target {
+    pub(super) provider: Arc<dyn Provider>,
+    pub(super) lane: Arc<Lane>,
+    pub(super) delay: Option<Duration>,
+}
+
 /// A running execution.
 pub(super) struct Run {
     pub(super) id: i64,
     pub(super) suite: Arc<Suite>,
     pub(super) providers: Vec<Arc<dyn Provider>>,
     pub(super) lanes: Vec<Arc<Lane>>,
+    /// What a job calls: its column's provider, or its test's own
+    /// (`test_targets`, by `TestCase::provider`).
+    pub(super) columns: Vec<Target>,
+    pub(super) test_targets: Vec<Target>,
     pub(super) priority: Priority,
     pub(super) use_cache: bool,
     /// The execution's own concurrency ceiling.
@@ -78,13 +90,15 @@ impl Run {
     pub(super) fn new(
         id: i64,
         suite: Arc<Suite>,
-        providers: Vec<Arc<dyn Provider>>,
-        lanes: Vec<Arc<Lane>>,
+        (columns, test_targets): (Vec<Target>, Vec<Target>),
         (priority, use_cache, max_concurrency): (Priority, bool, usize),
         jobs: Vec<PendingJob>,
         total: u64,
         outcomes: Vec<Outcomes>,
     ) -> Self {
+        let providers: Vec<Arc<dyn Provider>> =
+            columns.iter().map(|t| t.provider.clone()).collect();
+        let lanes: Vec<Arc<Lane>> = columns.iter().map(|t| t.lane.clone()).collect();
         let mut pending: Vec<VecDeque<PendingJob>> = vec![VecDeque::new(); providers.len()];
         let to_run = jobs.len() as u64;
         for job in jobs {
@@ -97,6 +111,8 @@ impl Run {
             suite,
             providers,
             lanes,
+            columns,
+            test_targets,
             priority,
             use_cache,
             slots: Arc::new(Semaphore::new(max_concurrency.max(1))),
@@ -112,6 +128,14 @@ impl Run {
             done_before: total - to_run,
             total,
             began: Instant::now(),
+        }
+    }
+
+    /// What test `test_idx` in column `v` calls.
+    pub(super) fn target(&self, v: usize, test_idx: usize) -> &Target {
+        match self.suite.tests[test_idx].provider {
+            Some(i) => &self.test_targets[i],
+            None => &self.columns[v],
         }
     }
 

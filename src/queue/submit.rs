@@ -2,11 +2,12 @@
 //! jobs, start running; and resuming executions after a restart.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::run::{Outcomes, Run};
+use super::run::{Outcomes, Run, Target};
 use super::{LaneSettings, QueueError, Shared, TestQueue, check_provider, dispatch};
 use crate::providers::{self, Provider};
 use crate::storage::{
@@ -26,6 +27,9 @@ pub enum SuiteSource {
         /// Its syntax.
         format: Format,
     },
+    /// A document already parsed (`promptgauge run`, after it inlined
+    /// the suite's files).
+    Document(Value),
 }
 
 /// A request to run a suite.
@@ -61,7 +65,7 @@ impl TestQueue {
         if self.shared.token.is_cancelled() {
             return Err(QueueError::ShuttingDown);
         }
-        let (prepared, suite_id) = self.prepare(&req).await?;
+        let (prepared, suite_id) = self.prepare(req.suite, req.providers.as_deref()).await?;
         let Prepared {
             doc,
             suite,
@@ -118,28 +122,30 @@ impl TestQueue {
     /// filter come from the cache, so repeated runs do not re-read them.
     async fn prepare(
         &self,
-        req: &SubmitRequest,
+        suite: SuiteSource,
+        providers: Option<&[String]>,
     ) -> Result<(Arc<Prepared>, Option<i64>), QueueError> {
-        match (&req.suite, &req.providers) {
+        match (suite, providers) {
             (SuiteSource::Stored(id), None) => {
                 let storage = &self.shared.storage;
                 let prepared = self
                     .shared
                     .suites
-                    .get_or_try_insert_with(id, async {
-                        prepare(stored_doc(storage, *id).await?, None).map(Arc::new)
+                    .get_or_try_insert_with(&id, async {
+                        prepare(stored_doc(storage, id).await?, None).map(Arc::new)
                     })
                     .await?;
-                Ok((prepared, Some(*id)))
+                Ok((prepared, Some(id)))
             }
             (SuiteSource::Stored(id), filter) => {
-                let doc = stored_doc(&self.shared.storage, *id).await?;
-                Ok((Arc::new(prepare(doc, filter.as_deref())?), Some(*id)))
+                let doc = stored_doc(&self.shared.storage, id).await?;
+                Ok((Arc::new(prepare(doc, filter)?), Some(id)))
             }
             (SuiteSource::Inline { source, format }, filter) => {
-                let doc = suite::document(source, *format).map_err(QueueError::InvalidSuite)?;
-                Ok((Arc::new(prepare(doc, filter.as_deref())?), None))
+                let doc = suite::document(&source, format).map_err(QueueError::InvalidSuite)?;
+                Ok((Arc::new(prepare(doc, filter)?), None))
             }
+            (SuiteSource::Document(doc), filter) => Ok((Arc::new(prepare(doc, filter)?), None)),
         }
     }
 }
@@ -153,8 +159,7 @@ pub(super) struct Prepared {
 
 fn prepare(doc: Value, providers: Option<&[String]>) -> Result<Prepared, QueueError> {
     let doc = select_providers(doc, providers)?;
-    let loaded =
-        suite::parse_document(doc.clone(), &check_provider).map_err(QueueError::InvalidSuite)?;
+    let loaded = suite::parse_document(&doc, &check_provider).map_err(QueueError::InvalidSuite)?;
     Ok(Prepared {
         doc,
         suite: Arc::new(loaded.suite),
@@ -182,15 +187,29 @@ impl Shared {
         jobs: Vec<PendingJob>,
         total: u64,
     ) -> Result<(), QueueError> {
-        let lanes = suite
+        let target = |spec: &crate::suite::ProviderSpec, p: Arc<dyn Provider>| {
+            let settings =
+                LaneSettings::from_config(&spec.config).map_err(QueueError::InvalidRequest)?;
+            let label = self.metrics.providers.get(p.id());
+            let lane = self.lane(format!("{}|{}", p.id(), p.endpoint()), &label, settings);
+            Ok(Target {
+                provider: p,
+                lane,
+                delay: spec.delay_ms.filter(|d| *d > 0).map(Duration::from_millis),
+            })
+        };
+        let columns = suite
             .providers
             .iter()
             .zip(&providers)
-            .map(|(spec, p)| {
-                let settings =
-                    LaneSettings::from_config(&spec.config).map_err(QueueError::InvalidRequest)?;
-                let label = self.metrics.providers.get(p.id());
-                Ok(self.lane(format!("{}|{}", p.id(), p.endpoint()), &label, settings))
+            .map(|(spec, p)| target(spec, p.clone()))
+            .collect::<Result<Vec<_>, QueueError>>()?;
+        let test_targets = suite
+            .test_providers
+            .iter()
+            .map(|spec| {
+                let p = providers::build(spec).map_err(QueueError::InvalidRequest)?;
+                target(spec, p)
             })
             .collect::<Result<Vec<_>, QueueError>>()?;
         let outcomes = providers
@@ -201,7 +220,13 @@ impl Shared {
             })
             .collect();
         let run = Arc::new(Run::new(
-            id, suite, providers, lanes, options, jobs, total, outcomes,
+            id,
+            suite,
+            (columns, test_targets),
+            options,
+            jobs,
+            total,
+            outcomes,
         ));
         // Live before it is marked running, so a cancel that comes now
         // either finds the run or is seen by the conditional update below.
@@ -259,7 +284,7 @@ impl Shared {
         let doc: Value =
             serde_json::from_str(&config).map_err(|e| QueueError::InvalidRequest(e.to_string()))?;
         let suite = Arc::new(
-            suite::parse_document(doc, &check_provider)
+            suite::parse_document(&doc, &check_provider)
                 .map_err(QueueError::InvalidSuite)?
                 .suite,
         );

@@ -1,14 +1,19 @@
 //! Test cases: `defaultTest` merging, array vars expanded into
-//! combinations (as promptfoo does), assertion values rendered with the
-//! test's vars and prepared, missing vars found before anything runs.
+//! combinations, vars staged and assertion values rendered with them, as
+//! promptfoo does. A problem that holds whatever the vars are refuses the
+//! suite; one that only a test's vars cause (a templated value that comes
+//! out empty) becomes that test's error, as it is in promptfoo.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::parse::Report;
-use super::template::{self, Templates};
-use super::{MAX_ASSERTIONS, MAX_TESTS, TestCase, kind_of};
+use super::provider::provider_spec;
+use super::report::Report;
+use super::template::{Engine, Templates};
+use super::vars::{self, StagedVars};
+use super::{MAX_ASSERTIONS, MAX_TESTS, ProviderSpec, TestCase, kind_of};
 use crate::assertions::{Assertion, parse_assertion};
 
 const TEST_KEYS: &[&str] = &[
@@ -18,6 +23,7 @@ const TEST_KEYS: &[&str] = &[
     "threshold",
     "metadata",
     "options",
+    "provider",
 ];
 /// Keys that would change what runs or how it is graded.
 const TEST_UNRUNNABLE: &[(&str, &str)] = &[
@@ -29,14 +35,19 @@ const TEST_UNRUNNABLE: &[(&str, &str)] = &[
         "assertScoringFunction",
         "custom scoring functions are not supported",
     ),
-    ("provider", "a per-test provider is not supported"),
     ("providers", "per-test provider filters are not supported"),
     ("prompts", "per-test prompt filters are not supported"),
+];
+const OPTION_KEYS: &[&str] = &[
+    "disableDefaultAsserts",
+    "disableVarExpansion",
+    "prefix",
+    "suffix",
 ];
 const OPTION_UNRUNNABLE: &[&str] = &["transform", "postprocess", "transformVars"];
 
 /// The parts of a test (or `defaultTest`) as written.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Partial<'a> {
     description: Option<String>,
     vars: Map<String, Value>,
@@ -44,14 +55,25 @@ struct Partial<'a> {
     threshold: Option<f64>,
     metadata: Map<String, Value>,
     disable_default_asserts: bool,
+    disable_var_expansion: bool,
+    prefix: Option<String>,
+    suffix: Option<String>,
+    provider: Option<ProviderSpec>,
+}
+
+/// The test cases of a suite, and the providers tests name for themselves.
+pub(super) struct Cases {
+    pub(super) tests: Vec<TestCase>,
+    pub(super) test_providers: Vec<ProviderSpec>,
 }
 
 pub(super) fn test_cases(
     root: &Map<String, Value>,
     templates: &Templates,
     prompts: usize,
+    check_provider: &dyn Fn(&ProviderSpec) -> Vec<String>,
     r: &mut Report,
-) -> Vec<TestCase> {
+) -> Cases {
     let default = match root.get("defaultTest") {
         None | Some(Value::Null) => Partial::default(),
         Some(Value::Object(o)) => partial("defaultTest", o, r),
@@ -68,74 +90,197 @@ pub(super) fn test_cases(
         None | Some(Value::Null) => vec![&empty], // promptfoo runs each prompt once
         Some(Value::Array(a)) if a.is_empty() => vec![&empty],
         Some(Value::Array(a)) => a.iter().collect(),
-        Some(Value::String(_)) => {
-            r.problem(
-                "tests",
-                "tests from files (file://, CSV) are not supported; list them inline",
-            );
-            return Vec::new();
-        }
+        // A file reference; reported as one by the parser.
+        Some(Value::String(s)) if s.starts_with("file://") => Vec::new(),
         Some(other) => {
             r.problem("tests", format!("must be a list, got {}", kind_of(other)));
-            return Vec::new();
+            return Cases {
+                tests: Vec::new(),
+                test_providers: Vec::new(),
+            };
         }
     };
-    let env = template::environment();
-    let mut grader = Grader::default();
-    let mut out = Vec::new();
+    let mut b = Builder {
+        engine: templates.engine(),
+        grader: Grader::default(),
+        providers: Vec::new(),
+        missing: BTreeMap::new(),
+        out: Vec::new(),
+    };
+    let default_provider = default
+        .provider
+        .as_ref()
+        .map(|p| b.provider("defaultTest.provider", p, check_provider, r));
     for (i, t) in tests.into_iter().enumerate() {
         let at = format!("tests[{i}]");
         let Value::Object(obj) = t else {
-            r.problem(at, format!("must be an object, got {}", kind_of(t)));
+            if !t.as_str().is_some_and(|s| s.starts_with("file://")) {
+                r.problem(at, format!("must be an object, got {}", kind_of(t)));
+            }
             continue;
         };
         let own = partial(&at, obj, r);
+        let provider = match &own.provider {
+            Some(p) => Some(b.provider(&format!("{at}.provider"), p, check_provider, r)),
+            None => default_provider,
+        };
+        if !b.add(i, &at, &default, own, provider, templates, prompts, r) {
+            break;
+        }
+    }
+    for (p, names) in &b.missing {
+        let list: Vec<String> = names
+            .iter()
+            .map(|(name, (count, first))| format!("{{{{{name}}}}} ({count}, first {first})"))
+            .collect();
+        r.warn(
+            format!("prompts[{p}]"),
+            format!(
+                "uses vars some tests do not set; they render as empty, as in promptfoo: {}",
+                list.join(", ")
+            ),
+        );
+    }
+    Cases {
+        tests: b.out,
+        test_providers: b.providers,
+    }
+}
+
+/// What test expansion accumulates.
+struct Builder<'e> {
+    engine: &'e Engine,
+    grader: Grader,
+    providers: Vec<ProviderSpec>,
+    /// Per prompt: var name -> (tests without it, first such test).
+    missing: BTreeMap<usize, BTreeMap<String, (usize, String)>>,
+    out: Vec<TestCase>,
+}
+
+impl Builder<'_> {
+    /// The index of a test's provider among the suite's test providers.
+    fn provider(
+        &mut self,
+        at: &str,
+        spec: &ProviderSpec,
+        check: &dyn Fn(&ProviderSpec) -> Vec<String>,
+        r: &mut Report,
+    ) -> usize {
+        if let Some(i) = self.providers.iter().position(|p| p == spec) {
+            return i;
+        }
+        for message in check(spec) {
+            r.problem(at, message);
+        }
+        self.providers.push(spec.clone());
+        self.providers.len() - 1
+    }
+
+    /// Expands one test into its combinations; `false` once the test
+    /// limit is passed.
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        i: usize,
+        at: &str,
+        default: &Partial<'_>,
+        own: Partial<'_>,
+        provider: Option<usize>,
+        templates: &Templates,
+        prompts: usize,
+        r: &mut Report,
+    ) -> bool {
         let mut vars = default.vars.clone();
-        vars.extend(own.vars.clone());
+        vars.extend(own.vars);
         let mut asserts = if own.disable_default_asserts {
             Vec::new()
         } else {
             default.asserts.clone()
         };
-        asserts.extend(own.asserts.iter().cloned());
+        asserts.extend(own.asserts);
         if asserts.len() > MAX_ASSERTIONS {
             r.problem(
-                at.as_str(),
+                at,
                 format!(
                     "{} assertions, over the limit of {MAX_ASSERTIONS}",
                     asserts.len()
                 ),
             );
-            continue;
+            return true;
         }
-        report_missing_vars(&at, &vars, templates, prompts, r);
-        let combos = match combinations(&vars, MAX_TESTS - out.len().min(MAX_TESTS)) {
-            Some(c) => c,
-            None => {
-                r.problem(
-                    "tests",
-                    format!("more than {MAX_TESTS} test cases once list vars are expanded"),
-                );
-                return out;
+        self.note_missing(at, &vars, templates, prompts);
+        let combos = if own.disable_var_expansion || default.disable_var_expansion {
+            vec![vars]
+        } else {
+            match combinations(&vars, MAX_TESTS - self.out.len().min(MAX_TESTS)) {
+                Some(c) => c,
+                None => {
+                    r.problem(
+                        "tests",
+                        format!("more than {MAX_TESTS} test cases once list vars are expanded"),
+                    );
+                    return false;
+                }
             }
         };
         let mut metadata = default.metadata.clone();
-        metadata.extend(own.metadata.clone());
+        metadata.extend(own.metadata);
+        let specs: Arc<[Value]> = asserts.iter().map(|(_, v)| (*v).clone()).collect();
         for combo in combos {
-            let assertions = grader.prepare(&asserts, &combo, &env, r);
-            out.push(TestCase {
-                idx: out.len(),
+            let (staged, error) = match vars::stage(self.engine, &combo) {
+                Ok(s) => (s, None),
+                Err(e) => (StagedVars::default(), Some(e)),
+            };
+            let assertion_vars = staged.resolved.as_ref().unwrap_or(&combo);
+            let (assertions, error) = match error {
+                Some(e) => (Vec::new(), Some(e)),
+                None => match self
+                    .grader
+                    .prepare(&asserts, assertion_vars, self.engine, r)
+                {
+                    Ok(a) => (a, None),
+                    Err(e) => (Vec::new(), Some(e)),
+                },
+            };
+            self.out.push(TestCase {
+                idx: self.out.len(),
                 source_idx: i,
                 description: own.description.clone(),
                 vars: combo,
+                staged,
                 assertions,
                 threshold: own.threshold.or(default.threshold),
                 metadata: metadata.clone(),
-                assert_specs: asserts.iter().map(|(_, v)| (*v).clone()).collect(),
+                assert_specs: specs.clone(),
+                prefix: own.prefix.clone().or_else(|| default.prefix.clone()),
+                suffix: own.suffix.clone().or_else(|| default.suffix.clone()),
+                provider,
+                error,
             });
         }
+        true
     }
-    out
+
+    fn note_missing(
+        &mut self,
+        at: &str,
+        vars: &Map<String, Value>,
+        templates: &Templates,
+        prompts: usize,
+    ) {
+        for p in 0..prompts {
+            for name in templates.variables(p) {
+                if vars.contains_key(&name) {
+                    continue;
+                }
+                let entry = self.missing.entry(p).or_default();
+                entry
+                    .entry(name)
+                    .and_modify(|(n, _)| *n += 1)
+                    .or_insert((1, at.to_owned()));
+            }
+        }
+    }
 }
 
 fn partial<'a>(at: &str, obj: &'a Map<String, Value>, r: &mut Report) -> Partial<'a> {
@@ -151,24 +296,21 @@ fn partial<'a>(at: &str, obj: &'a Map<String, Value>, r: &mut Report) -> Partial
         .collect();
     r.unknown_keys(at, obj, &known);
     let mut p = Partial::default();
+    let wrong = |r: &mut Report, key: &str, want: &str, got: &Value| {
+        r.problem(
+            format!("{at}.{key}"),
+            format!("must be {want}, got {}", kind_of(got)),
+        );
+    };
     match obj.get("description") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => p.description = Some(s.clone()),
-        Some(other) => r.problem(
-            format!("{at}.description"),
-            format!("must be a string, got {}", kind_of(other)),
-        ),
+        Some(other) => wrong(r, "description", "a string", other),
     }
     match obj.get("vars") {
         None | Some(Value::Null) => {}
         Some(Value::Object(v)) => p.vars = v.clone(),
-        Some(other) => r.problem(
-            format!("{at}.vars"),
-            format!(
-                "must be a mapping of names to values, got {}",
-                kind_of(other)
-            ),
-        ),
+        Some(other) => wrong(r, "vars", "a mapping of names to values", other),
     }
     match obj.get("assert") {
         None | Some(Value::Null) => {}
@@ -179,90 +321,70 @@ fn partial<'a>(at: &str, obj: &'a Map<String, Value>, r: &mut Report) -> Partial
                 .map(|(j, v)| (format!("{at}.assert[{j}]"), v))
                 .collect();
         }
-        Some(other) => r.problem(
-            format!("{at}.assert"),
-            format!("must be a list, got {}", kind_of(other)),
-        ),
+        Some(other) => wrong(r, "assert", "a list", other),
     }
     match obj.get("threshold") {
         None | Some(Value::Null) => {}
         Some(Value::Number(n)) => p.threshold = n.as_f64(),
-        Some(other) => r.problem(
-            format!("{at}.threshold"),
-            format!("must be a number, got {}", kind_of(other)),
-        ),
+        Some(other) => wrong(r, "threshold", "a number", other),
     }
     match obj.get("metadata") {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => p.metadata = m.clone(),
-        Some(other) => r.problem(
-            format!("{at}.metadata"),
-            format!("must be an object, got {}", kind_of(other)),
-        ),
+        Some(other) => wrong(r, "metadata", "an object", other),
+    }
+    match obj.get("provider") {
+        None | Some(Value::Null) => {}
+        Some(v) => p.provider = provider_spec(&format!("{at}.provider"), v, r),
     }
     match obj.get("options") {
         None | Some(Value::Null) => {}
-        Some(Value::Object(o)) => {
-            for key in OPTION_UNRUNNABLE {
-                if o.contains_key(*key) {
-                    r.problem(
-                        format!("{at}.options.{key}"),
-                        "JavaScript transforms are not supported",
-                    );
-                }
-            }
-            let known: Vec<&str> = ["disableDefaultAsserts"]
-                .iter()
-                .chain(OPTION_UNRUNNABLE)
-                .copied()
-                .collect();
-            r.unknown_keys(&format!("{at}.options"), o, &known);
-            p.disable_default_asserts = o.get("disableDefaultAsserts") == Some(&Value::Bool(true));
-        }
-        Some(other) => r.problem(
-            format!("{at}.options"),
-            format!("must be an object, got {}", kind_of(other)),
-        ),
+        Some(Value::Object(o)) => options(at, o, &mut p, r),
+        Some(other) => wrong(r, "options", "an object", other),
     }
     p
 }
 
-fn report_missing_vars(
-    at: &str,
-    vars: &Map<String, Value>,
-    templates: &Templates,
-    prompts: usize,
-    r: &mut Report,
-) {
-    for p in 0..prompts {
-        let missing: BTreeSet<String> = templates
-            .variables(p)
-            .into_iter()
-            .filter(|name| !vars.contains_key(name))
-            .collect();
-        if !missing.is_empty() {
-            let names = missing
-                .iter()
-                .map(|m| format!("{{{{{m}}}}}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+fn options(at: &str, o: &Map<String, Value>, p: &mut Partial<'_>, r: &mut Report) {
+    for key in OPTION_UNRUNNABLE {
+        if o.contains_key(*key) {
             r.problem(
-                at,
-                format!("prompts[{p}] uses {names}, which this test does not set in `vars`"),
+                format!("{at}.options.{key}"),
+                "JavaScript transforms are not supported",
             );
+        }
+    }
+    let known: Vec<&str> = OPTION_KEYS
+        .iter()
+        .chain(OPTION_UNRUNNABLE)
+        .copied()
+        .collect();
+    r.unknown_keys(&format!("{at}.options"), o, &known);
+    p.disable_default_asserts = o.get("disableDefaultAsserts") == Some(&Value::Bool(true));
+    p.disable_var_expansion = o.get("disableVarExpansion") == Some(&Value::Bool(true));
+    for (key, slot) in [("prefix", &mut p.prefix), ("suffix", &mut p.suffix)] {
+        match o.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => *slot = Some(s.clone()),
+            Some(other) => r.problem(
+                format!("{at}.options.{key}"),
+                format!("must be a string, got {}", kind_of(other)),
+            ),
         }
     }
 }
 
-/// promptfoo's expansion: a var whose value is a list of strings yields one
-/// test per element (the cartesian product across such vars); any other
-/// value, lists of non-strings included, is passed whole. `None` if there
-/// would be more than `limit` combinations.
+/// promptfoo's expansion: a var whose value is a list starting with a
+/// string yields one test per element (the cartesian product across such
+/// vars); any other value, other lists included, is passed whole. `None`
+/// if there would be more than `limit` combinations.
 fn combinations(vars: &Map<String, Value>, limit: usize) -> Option<Vec<Map<String, Value>>> {
+    let expands =
+        |v: &Value| matches!(v, Value::Array(a) if a.first().is_some_and(Value::is_string));
     let mut total: usize = 1;
     for v in vars.values() {
         if let Value::Array(a) = v
-            && a.first().is_some_and(Value::is_string)
+            && expands(v)
         {
             total = total.checked_mul(a.len())?;
         }
@@ -270,10 +392,13 @@ fn combinations(vars: &Map<String, Value>, limit: usize) -> Option<Vec<Map<Strin
     if total > limit {
         return None;
     }
+    if total == 1 && !vars.values().any(expands) {
+        return Some(vec![vars.clone()]);
+    }
     let mut combos = vec![Map::new()];
     for (key, value) in vars {
         let choices: Vec<&Value> = match value {
-            Value::Array(a) if a.first().is_some_and(Value::is_string) => a.iter().collect(),
+            Value::Array(a) if expands(value) => a.iter().collect(),
             other => vec![other],
         };
         combos = combos
@@ -290,67 +415,82 @@ fn combinations(vars: &Map<String, Value>, limit: usize) -> Option<Vec<Map<Strin
     Some(combos)
 }
 
-/// Parses assertions, reusing the prepared form of identical (rendered)
+/// Parses assertions, sharing the prepared form of identical (rendered)
 /// specs instead of recompiling their regexes and schemas per test: a suite
 /// of a thousand tests usually holds a handful of distinct assertions.
 #[derive(Default)]
 struct Grader {
     prepared: HashMap<String, Prepared>,
+    /// (location, message) already reported, so an expanded test reports once.
+    said: BTreeSet<(String, String)>,
 }
 
 /// A parsed assertion (or its problems) and its warnings.
-type Prepared = (Result<Assertion, Vec<String>>, Vec<String>);
+type Prepared = (Result<Arc<Assertion>, Vec<String>>, Vec<String>);
 
 impl Grader {
+    /// The test's assertions, or the error that keeps it from being graded.
+    /// Problems of an assertion that holds no template refuse the suite.
     fn prepare(
         &mut self,
         asserts: &[(String, &Value)],
         vars: &Map<String, Value>,
-        env: &minijinja::Environment<'static>,
+        engine: &Engine,
         r: &mut Report,
-    ) -> Vec<Assertion> {
+    ) -> Result<Vec<Arc<Assertion>>, String> {
         let mut out = Vec::with_capacity(asserts.len());
+        let mut test_error = None;
         for (at, spec) in asserts {
-            let rendered = match render_value(spec, vars, env) {
-                Ok(s) => s,
-                Err(e) => {
-                    r.problem(at.as_str(), e);
-                    continue;
+            // A file reference is reported as one by the parser.
+            if spec
+                .get("value")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.starts_with("file://"))
+            {
+                continue;
+            }
+            let templated = has_template(spec);
+            let rendered = if templated {
+                match render_spec(spec, vars, engine) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        test_error.get_or_insert_with(|| format!("{at}: {e}"));
+                        continue;
+                    }
                 }
+            } else {
+                (*spec).clone()
             };
             let (parsed, warnings) =
                 self.prepared
                     .entry(rendered.to_string())
                     .or_insert_with(|| match parse_assertion(&rendered) {
-                        Ok((a, w)) => (Ok(a), w),
+                        Ok((a, w)) => (Ok(Arc::new(a)), w),
                         Err(problems) => (Err(problems), Vec::new()),
                     });
-            // The same location recurs once per expanded combination: say it once.
             for w in warnings.iter() {
-                if !r
-                    .warnings
-                    .iter()
-                    .any(|p| &p.location == at && &p.message == w)
-                {
+                if self.said.insert((at.clone(), w.clone())) {
                     r.warn(at.as_str(), w.clone());
                 }
             }
             match parsed {
                 Ok(a) => out.push(a.clone()),
+                Err(problems) if templated => {
+                    test_error.get_or_insert_with(|| format!("{at}: {}", problems.join("; ")));
+                }
                 Err(problems) => {
                     for p in problems.iter() {
-                        if !r
-                            .problems
-                            .iter()
-                            .any(|q| &q.location == at && &q.message == p)
-                        {
+                        if self.said.insert((at.clone(), p.clone())) {
                             r.problem(at.as_str(), p.clone());
                         }
                     }
                 }
             }
         }
-        out
+        match test_error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 }
 
@@ -358,34 +498,52 @@ fn has_template(v: &Value) -> bool {
     match v {
         Value::String(s) => s.contains("{{") || s.contains("{%"),
         Value::Array(a) => a.iter().any(has_template),
+        Value::Object(o) => ["value", "metric", "assert"]
+            .iter()
+            .filter_map(|k| o.get(*k))
+            .any(has_template),
         _ => false,
     }
 }
 
-/// The assertion with template strings in its `value` rendered.
-fn render_value(
-    spec: &Value,
-    vars: &Map<String, Value>,
-    env: &minijinja::Environment<'static>,
-) -> Result<Value, String> {
-    let Some(value) = spec.get("value").filter(|v| has_template(v)) else {
+/// The assertion with its `value` strings and `metric` rendered with the
+/// test's vars (an `assert-set`'s assertions too), as promptfoo renders
+/// them when it grades.
+fn render_spec(spec: &Value, vars: &Map<String, Value>, engine: &Engine) -> Result<Value, String> {
+    let Value::Object(obj) = spec else {
         return Ok(spec.clone());
     };
-    let render = |s: &str| template::render_str(env, s, vars).map(Value::String);
-    let rendered = match value {
-        Value::String(s) => render(s)?,
-        Value::Array(items) => Value::Array(
-            items
+    let render = |s: &str| engine.render_str(s, vars).map(Value::String);
+    let mut out = obj.clone();
+    match obj.get("value") {
+        Some(Value::String(s)) if has_template(&Value::String(s.clone())) => {
+            out.insert("value".to_owned(), render(s)?);
+        }
+        Some(Value::Array(items)) => {
+            let rendered = items
                 .iter()
                 .map(|i| match i {
                     Value::String(s) => render(s),
                     other => Ok(other.clone()),
                 })
-                .collect::<Result<_, _>>()?,
-        ),
-        other => other.clone(),
-    };
-    let mut out = spec.clone();
-    out["value"] = rendered;
-    Ok(out)
+                .collect::<Result<_, _>>()?;
+            out.insert("value".to_owned(), Value::Array(rendered));
+        }
+        _ => {}
+    }
+    // A metric name that does not render is kept as written (promptfoo
+    // logs a warning).
+    if let Some(Value::String(m)) = obj.get("metric")
+        && let Ok(rendered) = render(m)
+    {
+        out.insert("metric".to_owned(), rendered);
+    }
+    if let Some(Value::Array(inner)) = obj.get("assert") {
+        let rendered = inner
+            .iter()
+            .map(|a| render_spec(a, vars, engine))
+            .collect::<Result<_, _>>()?;
+        out.insert("assert".to_owned(), Value::Array(rendered));
+    }
+    Ok(Value::Object(out))
 }

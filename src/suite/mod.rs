@@ -9,26 +9,34 @@
 //! caller passes a check for provider specs.
 
 mod cases;
+pub mod files;
 mod parse;
+mod provider;
+mod report;
+pub mod rows;
 pub mod template;
+pub mod vars;
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use crate::assertions::Assertion;
 use template::Templates;
+use vars::StagedVars;
 
 pub use parse::{document, parse, parse_document};
 
-/// Largest suite document, in bytes.
-pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
+/// Largest suite document, in bytes: a 100,000-test suite with a few
+/// assertions each is about 40 MB once inlined.
+pub const MAX_SOURCE_BYTES: usize = 256 * 1024 * 1024;
 /// Most prompts in a suite.
 pub const MAX_PROMPTS: usize = 100;
 /// Most providers in a suite.
 pub const MAX_PROVIDERS: usize = 50;
 /// Most test cases, after array vars expanded into combinations.
-pub const MAX_TESTS: usize = 10_000;
+pub const MAX_TESTS: usize = 1_000_000;
 /// Most assertions per test, `defaultTest` ones included.
 pub const MAX_ASSERTIONS: usize = 100;
 /// Longest prompt template, in bytes.
@@ -139,6 +147,9 @@ pub struct Suite {
     pub providers: Vec<ProviderSpec>,
     /// Test cases, `defaultTest` merged and array vars expanded.
     pub tests: Vec<TestCase>,
+    /// Providers that tests name for themselves (`provider` on a test or
+    /// on `defaultTest`), by [`TestCase::provider`].
+    pub test_providers: Vec<ProviderSpec>,
     /// `evaluateOptions.maxConcurrency`.
     pub max_concurrency: Option<u32>,
     /// `evaluateOptions.cache` (`false` bypasses the response cache).
@@ -147,9 +158,21 @@ pub struct Suite {
 }
 
 impl Suite {
-    /// Renders prompt `prompt_idx` with a test's vars.
+    /// Renders prompt `prompt_idx` with a test's vars, its `prefix` and
+    /// `suffix` around the template, as promptfoo does.
     pub fn render_prompt(&self, prompt_idx: usize, test: &TestCase) -> Result<String, String> {
-        self.templates.render(prompt_idx, &test.vars)
+        let json_vars = test.staged.resolved.as_ref().unwrap_or(&test.vars);
+        let text_vars = test.staged.rendered.as_ref().unwrap_or(json_vars);
+        if test.prefix.is_none() && test.suffix.is_none() {
+            return self.templates.render(prompt_idx, text_vars, json_vars);
+        }
+        let raw = format!(
+            "{}{}{}",
+            test.prefix.as_deref().unwrap_or_default(),
+            self.prompts[prompt_idx].raw,
+            test.suffix.as_deref().unwrap_or_default()
+        );
+        self.templates.render_raw(&raw, text_vars, json_vars)
     }
 
     /// prompts x providers x tests.
@@ -178,6 +201,8 @@ pub struct ProviderSpec {
     pub label: Option<String>,
     /// Provider settings.
     pub config: Map<String, Value>,
+    /// `delay`: milliseconds to wait after each call that was not cached.
+    pub delay_ms: Option<u64>,
 }
 
 impl ProviderSpec {
@@ -196,16 +221,28 @@ pub struct TestCase {
     pub source_idx: usize,
     /// `description`.
     pub description: Option<String>,
-    /// Variables for the prompt templates.
+    /// Variables as configured (`defaultTest`'s under the test's).
     pub vars: Map<String, Value>,
-    /// Prepared assertions (`defaultTest`'s first).
-    pub assertions: Vec<Assertion>,
+    /// The vars as promptfoo renders with them, where they differ.
+    pub staged: StagedVars,
+    /// Prepared assertions (`defaultTest`'s first), shared between tests.
+    pub assertions: Vec<Arc<Assertion>>,
     /// `threshold` (the test's, else `defaultTest`'s).
     pub threshold: Option<f64>,
     /// `metadata`, `defaultTest`'s merged under the test's.
     pub metadata: Map<String, Value>,
     /// The assertions as configured, for result export.
-    pub assert_specs: Vec<Value>,
+    pub assert_specs: Arc<[Value]>,
+    /// `options.prefix`: text put before the prompt template.
+    pub prefix: Option<String>,
+    /// `options.suffix`: text put after it.
+    pub suffix: Option<String>,
+    /// The provider this test calls instead of the suite's, an index into
+    /// [`Suite::test_providers`].
+    pub provider: Option<usize>,
+    /// Why the test cannot be graded (an assertion its vars make invalid):
+    /// it is recorded as an error without calling the provider.
+    pub error: Option<String>,
 }
 
 /// "a string", "a list", ... for messages.

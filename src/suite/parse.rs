@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use super::provider::provider_spec;
+use super::report::Report;
 use super::template::Templates;
 use super::{
     Format, Loaded, MAX_JOBS, MAX_PROMPT_BYTES, MAX_PROMPTS, MAX_PROVIDERS, MAX_SOURCE_BYTES,
@@ -21,42 +23,7 @@ const TOP_UNRUNNABLE: &[(&str, &str)] = &[(
     "scenarios",
     "`scenarios` is not supported; write the combinations as `tests`",
 )];
-const PROVIDER_KEYS: &[&str] = &["id", "label", "config"];
 const OPTION_KEYS: &[&str] = &["maxConcurrency", "cache", "repeat"];
-
-/// Problems and warnings collected while walking the document.
-#[derive(Default)]
-pub(super) struct Report {
-    pub(super) problems: Vec<Problem>,
-    pub(super) warnings: Vec<Problem>,
-}
-
-impl Report {
-    pub(super) fn problem(&mut self, at: impl Into<String>, msg: impl Into<String>) {
-        self.problems.push(Problem::new(at, msg));
-    }
-
-    pub(super) fn warn(&mut self, at: impl Into<String>, msg: impl Into<String>) {
-        self.warnings.push(Problem::new(at, msg));
-    }
-
-    /// Warns about keys outside `known`.
-    pub(super) fn unknown_keys(&mut self, at: &str, obj: &Map<String, Value>, known: &[&str]) {
-        let unknown: Vec<&str> = obj
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !known.contains(k))
-            .collect();
-        if !unknown.is_empty() {
-            let keys = unknown
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            self.warn(at, format!("unsupported keys ignored: {keys}"));
-        }
-    }
-}
 
 /// Parses a suite document. `check_provider` returns the problems of one
 /// provider spec (unknown id, bad config); they are listed with the rest.
@@ -65,7 +32,7 @@ pub fn parse(
     format: Format,
     check_provider: &dyn Fn(&ProviderSpec) -> Vec<String>,
 ) -> Result<Loaded, SuiteError> {
-    parse_document(document(source, format)?, check_provider)
+    parse_document(&document(source, format)?, check_provider)
 }
 
 /// The document as JSON, checked for size and syntax only.
@@ -91,14 +58,14 @@ pub fn document(source: &str, format: Format) -> Result<Value, SuiteError> {
 
 /// Parses a suite from its JSON document (see [`document`]).
 pub fn parse_document(
-    doc: Value,
+    doc: &Value,
     check_provider: &dyn Fn(&ProviderSpec) -> Vec<String>,
 ) -> Result<Loaded, SuiteError> {
     let Value::Object(root) = doc else {
         return Err(SuiteError {
             problems: vec![Problem::new(
                 "",
-                format!("a suite must be a mapping of keys, got {}", kind_of(&doc)),
+                format!("a suite must be a mapping of keys, got {}", kind_of(doc)),
             )],
         });
     };
@@ -111,7 +78,7 @@ pub fn parse_document(
     }
     let unrunnable: Vec<&str> = TOP_UNRUNNABLE.iter().map(|(k, _)| *k).collect();
     let known: Vec<&str> = TOP_KEYS.iter().chain(&unrunnable).copied().collect();
-    r.unknown_keys("", &root, &known);
+    r.unknown_keys("", root, &known);
 
     let description = match root.get("description") {
         None | Some(Value::Null) => None,
@@ -128,6 +95,7 @@ pub fn parse_document(
     let providers = providers(root.get("providers"), check_provider, &mut r);
     let (max_concurrency, use_cache) = options(root.get("evaluateOptions"), &mut r);
 
+    file_references(root, &mut r);
     let templates =
         match Templates::compile(&prompts.iter().map(|p| p.raw.clone()).collect::<Vec<_>>()) {
             Ok(t) => Some(t),
@@ -136,10 +104,14 @@ pub fn parse_document(
                 None
             }
         };
-    let tests = match &templates {
-        Some(t) => cases::test_cases(&root, t, prompts.len(), &mut r),
-        None => Vec::new(),
+    let cases = match &templates {
+        Some(t) => cases::test_cases(root, t, prompts.len(), check_provider, &mut r),
+        None => cases::Cases {
+            tests: Vec::new(),
+            test_providers: Vec::new(),
+        },
     };
+    let tests = cases.tests;
     let jobs = prompts.len() * providers.len() * tests.len();
     if jobs > MAX_JOBS {
         r.problem(
@@ -154,6 +126,7 @@ pub fn parse_document(
                 prompts,
                 providers,
                 tests,
+                test_providers: cases.test_providers,
                 max_concurrency,
                 use_cache,
                 templates,
@@ -212,10 +185,7 @@ fn prompt(at: &str, v: &Value, r: &mut Report) -> Option<Prompt> {
             match o.get("raw") {
                 Some(Value::String(s)) => (s.clone(), label),
                 _ => {
-                    r.problem(
-                        at,
-                        "needs `raw` (the template text); file:// prompts are not supported",
-                    );
+                    r.problem(at, "needs `raw` (the template text)");
                     return None;
                 }
             }
@@ -232,10 +202,7 @@ fn prompt(at: &str, v: &Value, r: &mut Report) -> Option<Prompt> {
         }
     };
     if raw.starts_with("file://") {
-        r.problem(
-            at,
-            "file:// prompts are not supported; put the template text inline",
-        );
+        // Reported by `file_references`.
         return None;
     }
     if raw.trim().is_empty() {
@@ -297,7 +264,7 @@ fn providers(
     let mut specs = Vec::new();
     for (i, v) in items.into_iter().enumerate() {
         let at = format!("providers[{i}]");
-        if let Some(spec) = provider(&at, v, r) {
+        if let Some(spec) = provider_spec(&at, v, r) {
             for message in check(&spec) {
                 r.problem(at.as_str(), message);
             }
@@ -305,69 +272,6 @@ fn providers(
         }
     }
     specs
-}
-
-fn provider(at: &str, v: &Value, r: &mut Report) -> Option<ProviderSpec> {
-    match v {
-        Value::String(id) if !id.trim().is_empty() => Some(ProviderSpec {
-            id: id.clone(),
-            label: None,
-            config: Map::new(),
-        }),
-        Value::Object(o) if o.contains_key("id") => {
-            if o.contains_key("transform") {
-                r.problem(at, "`transform` (a JavaScript transform) is not supported");
-            }
-            r.unknown_keys(at, o, &[PROVIDER_KEYS, &["transform"]].concat());
-            let id = match o.get("id") {
-                Some(Value::String(id)) if !id.trim().is_empty() => id.clone(),
-                _ => {
-                    r.problem(at, "`id` must be a non-empty string");
-                    return None;
-                }
-            };
-            let label = match o.get("label") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(l)) => Some(l.clone()),
-                Some(other) => {
-                    r.problem(
-                        at,
-                        format!("`label` must be a string, got {}", kind_of(other)),
-                    );
-                    None
-                }
-            };
-            let config = match o.get("config") {
-                None | Some(Value::Null) => Map::new(),
-                Some(Value::Object(c)) => c.clone(),
-                Some(other) => {
-                    r.problem(
-                        at,
-                        format!("`config` must be an object, got {}", kind_of(other)),
-                    );
-                    Map::new()
-                }
-            };
-            Some(ProviderSpec { id, label, config })
-        }
-        // promptfoo's map form: `- openai:gpt-4o-mini: {config: ...}`.
-        Value::Object(o) if o.len() == 1 => {
-            let (id, rest) = o.iter().next()?;
-            let mut full = rest.as_object().cloned().unwrap_or_default();
-            full.insert("id".to_owned(), Value::String(id.clone()));
-            provider(at, &Value::Object(full), r)
-        }
-        other => {
-            r.problem(
-                at,
-                format!(
-                    "must be a provider id or an object with `id`, got {}",
-                    kind_of(other)
-                ),
-            );
-            None
-        }
-    }
 }
 
 fn options(value: Option<&Value>, r: &mut Report) -> (Option<u32>, Option<bool>) {
@@ -414,4 +318,38 @@ fn options(value: Option<&Value>, r: &mut Report) -> (Option<u32>, Option<bool>)
         );
     }
     (max, cache)
+}
+
+/// Every `file://` reference where promptfoo would read a file. The
+/// service never reads its own files for a suite: `promptgauge run`
+/// resolves them from the suite's folder and sends the suite inlined.
+fn file_references(root: &Map<String, Value>, r: &mut Report) {
+    fn walk(at: String, v: &Value, r: &mut Report) {
+        match v {
+            Value::String(s) if s.starts_with("file://") => r.problem(
+                at,
+                format!(
+                    "{s:?} is a file reference; the service reads no files: inline its content, \
+                     or run the suite with `promptgauge run`, which resolves file:// from the \
+                     suite's folder"
+                ),
+            ),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(format!("{at}[{i}]"), item, r);
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    walk(format!("{at}.{k}"), item, r);
+                }
+            }
+            _ => {}
+        }
+    }
+    for key in ["prompts", "providers", "tests", "defaultTest"] {
+        if let Some(v) = root.get(key) {
+            walk(key.to_owned(), v, r);
+        }
+    }
 }

@@ -3,11 +3,13 @@
 
 mod alertmanager;
 mod auth;
+mod compat;
 mod config;
 mod crash;
 mod dashboards;
 mod executions;
 mod fake_openai;
+mod files;
 mod health;
 mod helpers;
 mod http_errors;

@@ -26,6 +26,7 @@ fn spec(model: &str, server: &FakeOpenAi, extra: Value) -> ProviderSpec {
         id: format!("openai:{model}"),
         label: None,
         config: config.as_object().cloned().unwrap(),
+        delay_ms: None,
     }
 }
 
@@ -130,6 +131,7 @@ async fn an_unreachable_server_is_a_transport_error() {
             .as_object()
             .cloned()
             .unwrap(),
+        delay_ms: None,
     };
     let e = build(&spec, Some(KEY)).complete("hi").await.unwrap_err();
     assert!(matches!(e, ProviderError::Transport { .. }), "{e:?}");

@@ -118,12 +118,12 @@ async fn runs_that_cannot_complete_exit_1_with_the_reason() {
     assert!(text(&out.stderr).contains("cannot read"));
 
     let out = run(
-        vec![example_path("smoke"), "-o".into(), "out.xml".into()],
+        vec![example_path("smoke"), "-o".into(), "out.html".into()],
         &db,
     )
     .await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("use a .json, .jsonl or .csv file"));
+    assert!(text(&out.stderr).contains("use a .json, .jsonl, .csv or .xml (JUnit) file"));
 
     let out = run(
         vec![

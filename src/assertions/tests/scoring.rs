@@ -31,7 +31,7 @@ fn a_failed_assertion_fails_the_test_with_its_reason_and_a_weighted_score() {
     assert_eq!(r.component_results.len(), 5);
     assert_eq!(
         r.component_results[4].assertion,
-        json!({"type": "equals", "value": "this will not match"})
+        Some(json!({"type": "equals", "value": "this will not match"}))
     );
     assert!(
         r.component_results[..4]
@@ -76,7 +76,7 @@ fn weights_scale_scores_and_weight_zero_is_informational() {
     assert!(r.pass);
     assert_eq!(r.score, 0.0);
 
-    let none = grade(&[], None, &out("abc"));
+    let none = grade::<Assertion>(&[], None, &out("abc"));
     assert_eq!(
         (none.pass, none.score, none.reason.as_str()),
         (true, 1.0, "No assertions")
@@ -133,8 +133,17 @@ fn every_supported_type_parses_with_and_without_not() {
             "is-json" | "contains-json" | "is-refusal" | "latency" | "cost" => Value::Null,
             _ => json!("a"),
         };
-        for prefix in ["", "not-"] {
-            let spec = json!({"type": format!("{prefix}{ty}"), "value": value, "threshold": 1});
+        let prefixes: &[&str] = if *ty == "assert-set" {
+            &[""]
+        } else {
+            &["", "not-"]
+        };
+        for prefix in prefixes {
+            let mut spec = json!({"type": format!("{prefix}{ty}"), "value": value, "threshold": 1});
+            if *ty == "assert-set" {
+                spec =
+                    json!({"type": "assert-set", "assert": [{"type": "contains", "value": "a"}]});
+            }
             let parsed = a(spec);
             assert_eq!(parsed.type_name(), format!("{prefix}{ty}"));
         }

@@ -169,7 +169,7 @@ pub(in crate::http) async fn show(
     Ok(Json(state.queue.execution(id).await?))
 }
 
-/// Results: a JSON page, or a whole download (`format=promptfoo|jsonl|csv`).
+/// Results: a JSON page, or a whole download (`format=promptfoo|jsonl|csv|junit`).
 pub(in crate::http) async fn results(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -179,7 +179,7 @@ pub(in crate::http) async fn results(
     let mut q = params::Query::new(query);
     let format = q.choice(
         "format",
-        &["json", "promptfoo", "jsonl", "csv"],
+        &["json", "promptfoo", "jsonl", "csv", "junit"],
         |f| match f {
             "json" => Some(None),
             other => ExportFormat::parse(other).map(Some),
@@ -205,6 +205,7 @@ pub(in crate::http) async fn results(
                 ExportFormat::Promptfoo => "json",
                 ExportFormat::Jsonl => "jsonl",
                 ExportFormat::Csv => "csv",
+                ExportFormat::Junit => "xml",
             };
             let disposition = format!("attachment; filename=\"execution-{id}.{name}\"");
             Ok((

@@ -10,6 +10,7 @@ fn mock(config: Value) -> Mock {
         id: "mock:test".into(),
         label: None,
         config: config.as_object().cloned().unwrap_or_default(),
+        delay_ms: None,
     };
     Mock::new(&spec).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -72,7 +73,7 @@ async fn outputs_are_deterministic_per_seed_and_prompt() {
 async fn canned_responses_match_by_regex_and_tokens_price_the_call() {
     let m = mock(json!({
         "latencyMs": 0, "model": "gpt-4o-mini",
-        "responses": [{"match": "(?i)capital of france", "output": "Paris"}, {"match": ".*", "output": "I don't know"}]
+        "responses": [{"match": "[Cc]apital of [Ff]rance", "output": "Paris"}, {"match": ".*", "output": "I don't know"}]
     }));
     let c = m.complete("What is the capital of France?").await.unwrap();
     assert_eq!(c.output, "Paris");
@@ -134,6 +135,7 @@ fn bad_configs_are_refused_with_the_reason() {
             id: id.into(),
             label: None,
             config: config.as_object().cloned().unwrap(),
+            delay_ms: None,
         };
         let err = Mock::new(&spec)
             .err()
