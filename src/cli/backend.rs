@@ -99,12 +99,12 @@ impl Backend {
     }
 
     /// Starts the execution; returns its id, total and the warnings.
-    pub async fn submit(&self, req: &Request) -> Result<Value, Failure> {
+    pub async fn submit(&self, req: Request) -> Result<Value, Failure> {
         match self {
             Self::Embedded { queue, .. } => {
                 let submitted = queue
                     .submit(SubmitRequest {
-                        suite: SuiteSource::Document(req.doc.clone()),
+                        suite: SuiteSource::Document(req.doc),
                         providers: None,
                         max_concurrency: req.max_concurrency,
                         priority: Priority::Normal,
@@ -139,6 +139,17 @@ impl Backend {
                 self.http(reqwest::Method::GET, &format!("/api/executions/{id}"), None)
                     .await
             }
+        }
+    }
+
+    /// Waits up to `interval` for the execution to change: in this process
+    /// until it ends, on a server simply `interval` (it is polled).
+    pub async fn wait(&self, id: i64, interval: Duration) {
+        match self {
+            Self::Embedded { queue, .. } => {
+                let _ = tokio::time::timeout(interval, queue.ended(id)).await;
+            }
+            Self::Server { .. } => tokio::time::sleep(interval).await,
         }
     }
 

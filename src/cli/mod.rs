@@ -69,7 +69,7 @@ async fn run_inner(args: RunArgs, config: &Config) -> Result<u8, String> {
         max_concurrency: args.max_concurrency,
         no_cache: args.no_cache,
     };
-    let result = drive(&backend, &request, &outputs).await;
+    let result = drive(&backend, request, &outputs).await;
     backend.shutdown().await;
     result
 }
@@ -77,7 +77,7 @@ async fn run_inner(args: RunArgs, config: &Config) -> Result<u8, String> {
 /// Submits, follows progress until the execution ends, writes outputs.
 async fn drive(
     backend: &Backend,
-    request: &Request,
+    request: Request,
     outputs: &[(PathBuf, ExportFormat)],
 ) -> Result<u8, String> {
     let submitted = backend.submit(request).await?;
@@ -114,7 +114,9 @@ async fn drive(
         {
             break status;
         }
-        tokio::time::sleep(Duration::from_millis(if live { 150 } else { 500 })).await;
+        backend
+            .wait(id, Duration::from_millis(if live { 150 } else { 500 }))
+            .await;
     };
     display.finish(&status);
     for (path, format) in outputs {

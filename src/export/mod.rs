@@ -109,7 +109,7 @@ pub fn promptfoo_result(ctx: &ExportContext<'_>, r: &ResultRecord) -> Value {
         "cost": r.cost_usd,
         "tokenUsage": usage,
         "testCase": test.map(|t| json!({
-            "description": t.description, "vars": t.vars, "assert": &*t.assert_specs, "metadata": t.metadata,
+            "description": t.description, "vars": t.vars, "assert": t.assert_specs(), "metadata": t.metadata,
         })),
         "metadata": {"model": r.model},
     })

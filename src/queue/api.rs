@@ -123,7 +123,7 @@ impl TestQueue {
                 .map(|t| NewTestCase {
                     description: t.description.clone(),
                     vars: json(&t.vars),
-                    assertions: Value::Array(t.assert_specs.to_vec()).to_string(),
+                    assertions: serde_json::to_string(&t.assert_specs()).unwrap_or_default(),
                     threshold: t.threshold,
                     metadata: json(&t.metadata),
                 })
@@ -165,29 +165,41 @@ impl TestQueue {
         })
     }
 
+    /// Resolves once execution `id` ends in this process (at once if it
+    /// is not running here), so a caller can wait for it without polling.
+    pub async fn ended(&self, id: i64) {
+        let token = self
+            .shared
+            .runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .map(|r| r.ended.clone());
+        if let Some(t) = token {
+            t.cancelled().await;
+        }
+    }
+
     /// One execution; a finished one with its totals per prompt and provider.
     pub async fn execution(&self, id: i64) -> Result<ExecutionView, QueueError> {
         let storage = &self.shared.storage;
         let record = self.shared.execution(id).await?;
         let groups = if record.status.is_final() {
             let config = storage.execution_config(id).await?.unwrap_or_default();
-            let doc: Value = serde_json::from_str(&config).unwrap_or(Value::Null);
-            let suite = suite::parse_document(&doc, &|_| Vec::new())
-                .ok()
-                .map(|l| l.suite);
+            let (prompts, providers) = suite::labels(&config);
             let totals = storage.group_totals(&record).await?;
             Some(
                 totals
                     .into_iter()
                     .map(|g| GroupView {
-                        prompt: suite
-                            .as_ref()
-                            .and_then(|s| s.prompts.get(g.prompt_idx as usize))
-                            .map_or_else(|| g.prompt_idx.to_string(), |p| p.label.clone()),
-                        provider: suite
-                            .as_ref()
-                            .and_then(|s| s.providers.get(g.provider_idx as usize))
-                            .map_or_else(|| g.provider_idx.to_string(), |p| p.name().to_owned()),
+                        prompt: prompts
+                            .get(g.prompt_idx as usize)
+                            .cloned()
+                            .unwrap_or_else(|| g.prompt_idx.to_string()),
+                        provider: providers
+                            .get(g.provider_idx as usize)
+                            .cloned()
+                            .unwrap_or_else(|| g.provider_idx.to_string()),
                         totals: g,
                     })
                     .collect(),

@@ -254,8 +254,11 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
-        if removed.is_some() {
+        if let Some(run) = removed {
             self.metrics.executions_running.dec();
+            if run.cancel.is_cancelled() {
+                run.ended.cancel();
+            }
         }
     }
 
@@ -272,6 +275,7 @@ impl Shared {
         {
             tracing::error!(execution = run.id, error = %e, "cannot mark execution completed");
         }
+        run.ended.cancel();
     }
 
     /// The lane for a provider, shared by every execution that calls it.

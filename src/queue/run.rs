@@ -41,6 +41,8 @@ pub(super) struct Run {
     /// The execution's own concurrency ceiling.
     pub(super) slots: Arc<Semaphore>,
     pub(super) cancel: CancellationToken,
+    /// Cancelled once the run is over (completed and stored, or cancelled).
+    pub(super) ended: CancellationToken,
     /// Jobs not started, per provider index.
     pending: Mutex<Vec<VecDeque<PendingJob>>>,
     /// Jobs this process will run (pending at start).
@@ -117,6 +119,7 @@ impl Run {
             use_cache,
             slots: Arc::new(Semaphore::new(max_concurrency.max(1))),
             cancel: CancellationToken::new(),
+            ended: CancellationToken::new(),
             pending: Mutex::new(pending),
             to_run,
             started: AtomicU64::new(0),

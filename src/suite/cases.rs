@@ -90,6 +90,7 @@ pub(super) fn test_cases(
         None | Some(Value::Null) => vec![&empty], // promptfoo runs each prompt once
         Some(Value::Array(a)) if a.is_empty() => vec![&empty],
         Some(Value::Array(a)) => a.iter().collect(),
+        Some(block @ Value::Object(o)) if o.contains_key("csv") => vec![block],
         // A file reference; reported as one by the parser.
         Some(Value::String(s)) if s.starts_with("file://") => Vec::new(),
         Some(other) => {
@@ -113,6 +114,21 @@ pub(super) fn test_cases(
         .map(|p| b.provider("defaultTest.provider", p, check_provider, r));
     for (i, t) in tests.into_iter().enumerate() {
         let at = format!("tests[{i}]");
+        if let Some(block) = t.as_object().filter(|o| o.contains_key("csv")) {
+            if !b.add_csv(
+                i,
+                &at,
+                block,
+                &default,
+                default_provider,
+                templates,
+                prompts,
+                r,
+            ) {
+                break;
+            }
+            continue;
+        }
         let Value::Object(obj) = t else {
             if !t.as_str().is_some_and(|s| s.starts_with("file://")) {
                 r.problem(at, format!("must be an object, got {}", kind_of(t)));
@@ -225,7 +241,6 @@ impl Builder<'_> {
         };
         let mut metadata = default.metadata.clone();
         metadata.extend(own.metadata);
-        let specs: Arc<[Value]> = asserts.iter().map(|(_, v)| (*v).clone()).collect();
         for combo in combos {
             let (staged, error) = match vars::stage(self.engine, &combo) {
                 Ok(s) => (s, None),
@@ -234,10 +249,7 @@ impl Builder<'_> {
             let assertion_vars = staged.resolved.as_ref().unwrap_or(&combo);
             let (assertions, error) = match error {
                 Some(e) => (Vec::new(), Some(e)),
-                None => match self
-                    .grader
-                    .prepare(&asserts, assertion_vars, self.engine, r)
-                {
+                None => match self.grader.prepare(&asserts, assertion_vars, r) {
                     Ok(a) => (a, None),
                     Err(e) => (Vec::new(), Some(e)),
                 },
@@ -251,7 +263,6 @@ impl Builder<'_> {
                 assertions,
                 threshold: own.threshold.or(default.threshold),
                 metadata: metadata.clone(),
-                assert_specs: specs.clone(),
                 prefix: own.prefix.clone().or_else(|| default.prefix.clone()),
                 suffix: own.suffix.clone().or_else(|| default.suffix.clone()),
                 provider,
@@ -259,6 +270,45 @@ impl Builder<'_> {
             });
         }
         true
+    }
+
+    /// The tests of an inlined CSV (`{csv: <text>, file: <name>}`), one
+    /// row at a time; `false` once the test limit is passed.
+    #[allow(clippy::too_many_arguments)]
+    fn add_csv(
+        &mut self,
+        i: usize,
+        at: &str,
+        block: &Map<String, Value>,
+        default: &Partial<'_>,
+        provider: Option<usize>,
+        templates: &Templates,
+        prompts: usize,
+        r: &mut Report,
+    ) -> bool {
+        r.unknown_keys(at, block, &["csv", "file"]);
+        let Some(text) = block.get("csv").and_then(Value::as_str) else {
+            r.problem(format!("{at}.csv"), "must be the text of a CSV file");
+            return true;
+        };
+        let from = block
+            .get("file")
+            .and_then(Value::as_str)
+            .map_or_else(String::new, |f| format!(" (file://{f})"));
+        let mut more = true;
+        let read = super::rows::for_each_test(text, |n, row| {
+            let row_at = format!("{at}.csv[{n}]");
+            let Value::Object(obj) = &row else {
+                return true;
+            };
+            let own = partial(&row_at, obj, r);
+            more = self.add(i, &row_at, default, own, provider, templates, prompts, r);
+            more
+        });
+        if let Err(e) = read {
+            r.problem(at, format!("CSV{from}: {e}"));
+        }
+        more
     }
 
     fn note_missing(
@@ -270,12 +320,12 @@ impl Builder<'_> {
     ) {
         for p in 0..prompts {
             for name in templates.variables(p) {
-                if vars.contains_key(&name) {
+                if vars.contains_key(name) {
                     continue;
                 }
                 let entry = self.missing.entry(p).or_default();
                 entry
-                    .entry(name)
+                    .entry(name.clone())
                     .and_modify(|(n, _)| *n += 1)
                     .or_insert((1, at.to_owned()));
             }
@@ -420,10 +470,15 @@ fn combinations(vars: &Map<String, Value>, limit: usize) -> Option<Vec<Map<Strin
 /// of a thousand tests usually holds a handful of distinct assertions.
 #[derive(Default)]
 struct Grader {
+    /// Renders assertion values, each distinct template compiled once.
+    engine: Engine,
     prepared: HashMap<String, Prepared>,
     /// (location, message) already reported, so an expanded test reports once.
     said: BTreeSet<(String, String)>,
 }
+
+/// Distinct prepared assertions kept for sharing between tests.
+const MAX_SHARED_ASSERTIONS: usize = 4096;
 
 /// A parsed assertion (or its problems) and its warnings.
 type Prepared = (Result<Arc<Assertion>, Vec<String>>, Vec<String>);
@@ -435,7 +490,6 @@ impl Grader {
         &mut self,
         asserts: &[(String, &Value)],
         vars: &Map<String, Value>,
-        engine: &Engine,
         r: &mut Report,
     ) -> Result<Vec<Arc<Assertion>>, String> {
         let mut out = Vec::with_capacity(asserts.len());
@@ -451,7 +505,7 @@ impl Grader {
             }
             let templated = has_template(spec);
             let rendered = if templated {
-                match render_spec(spec, vars, engine) {
+                match render_spec(spec, vars, &mut self.engine) {
                     Ok(s) => s,
                     Err(e) => {
                         test_error.get_or_insert_with(|| format!("{at}: {e}"));
@@ -461,13 +515,22 @@ impl Grader {
             } else {
                 (*spec).clone()
             };
-            let (parsed, warnings) =
-                self.prepared
-                    .entry(rendered.to_string())
-                    .or_insert_with(|| match parse_assertion(&rendered) {
-                        Ok((a, w)) => (Ok(Arc::new(a)), w),
-                        Err(problems) => (Err(problems), Vec::new()),
-                    });
+            let parse = || match parse_assertion(&rendered) {
+                Ok((a, w)) => (Ok(Arc::new(a)), w),
+                Err(problems) => (Err(problems), Vec::new()),
+            };
+            let key = rendered.to_string();
+            // Past a bound (each CSV row with its own expected value), an
+            // assertion is parsed for its test alone instead of kept.
+            let alone;
+            let (parsed, warnings) = if self.prepared.contains_key(&key)
+                || self.prepared.len() < MAX_SHARED_ASSERTIONS
+            {
+                &*self.prepared.entry(key).or_insert_with(parse)
+            } else {
+                alone = parse();
+                &alone
+            };
             for w in warnings.iter() {
                 if self.said.insert((at.clone(), w.clone())) {
                     r.warn(at.as_str(), w.clone());
@@ -509,11 +572,15 @@ fn has_template(v: &Value) -> bool {
 /// The assertion with its `value` strings and `metric` rendered with the
 /// test's vars (an `assert-set`'s assertions too), as promptfoo renders
 /// them when it grades.
-fn render_spec(spec: &Value, vars: &Map<String, Value>, engine: &Engine) -> Result<Value, String> {
+fn render_spec(
+    spec: &Value,
+    vars: &Map<String, Value>,
+    engine: &mut Engine,
+) -> Result<Value, String> {
     let Value::Object(obj) = spec else {
         return Ok(spec.clone());
     };
-    let render = |s: &str| engine.render_str(s, vars).map(Value::String);
+    let mut render = |s: &str| engine.render_cached(s, vars).map(Value::String);
     let mut out = obj.clone();
     match obj.get("value") {
         Some(Value::String(s)) if has_template(&Value::String(s.clone())) => {

@@ -26,7 +26,7 @@ use crate::assertions::Assertion;
 use template::Templates;
 use vars::StagedVars;
 
-pub use parse::{document, parse, parse_document};
+pub use parse::{document, labels, parse, parse_document};
 
 /// Largest suite document, in bytes: a 100,000-test suite with a few
 /// assertions each is about 40 MB once inlined.
@@ -225,14 +225,13 @@ pub struct TestCase {
     pub vars: Map<String, Value>,
     /// The vars as promptfoo renders with them, where they differ.
     pub staged: StagedVars,
-    /// Prepared assertions (`defaultTest`'s first), shared between tests.
+    /// Prepared assertions (`defaultTest`'s first), shared between tests;
+    /// each keeps its spec with templated values rendered.
     pub assertions: Vec<Arc<Assertion>>,
     /// `threshold` (the test's, else `defaultTest`'s).
     pub threshold: Option<f64>,
     /// `metadata`, `defaultTest`'s merged under the test's.
     pub metadata: Map<String, Value>,
-    /// The assertions as configured, for result export.
-    pub assert_specs: Arc<[Value]>,
     /// `options.prefix`: text put before the prompt template.
     pub prefix: Option<String>,
     /// `options.suffix`: text put after it.
@@ -259,3 +258,10 @@ pub(crate) fn kind_of(v: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+impl TestCase {
+    /// The assertions as graded (templated values rendered), for export.
+    pub fn assert_specs(&self) -> Vec<&Value> {
+        self.assertions.iter().map(|a| &a.spec).collect()
+    }
+}

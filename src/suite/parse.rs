@@ -56,6 +56,32 @@ pub fn document(source: &str, format: Format) -> Result<Value, SuiteError> {
     }
 }
 
+/// The prompt labels and provider names of a stored suite (JSON), read
+/// without building its tests: what the view of a finished execution
+/// shows per prompt x provider.
+pub fn labels(config: &str) -> (Vec<String>, Vec<String>) {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(default)]
+        prompts: Option<Value>,
+        #[serde(default)]
+        providers: Option<Value>,
+    }
+    let Ok(head) = serde_json::from_str::<Head>(config) else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut r = Report::default();
+    let prompts = prompts(head.prompts.as_ref(), &mut r)
+        .into_iter()
+        .map(|p| p.label)
+        .collect();
+    let providers = providers(head.providers.as_ref(), &|_| Vec::new(), &mut r)
+        .iter()
+        .map(|p| p.name().to_owned())
+        .collect();
+    (prompts, providers)
+}
+
 /// Parses a suite from its JSON document (see [`document`]).
 pub fn parse_document(
     doc: &Value,

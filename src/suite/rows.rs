@@ -101,6 +101,18 @@ const THRESHOLD_TYPES: &[&str] = &[
 /// Parses CSV text (header row first) into promptfoo test objects.
 /// `Err` says which record is malformed.
 pub fn tests_from_csv(text: &str) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for_each_test(text, |_, t| {
+        out.push(t);
+        true
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` with each row's test object in turn, one at a time, so a
+/// large file never exists as objects all at once; `f` returns `false`
+/// to stop. `Err` says which record is malformed.
+pub fn for_each_test(text: &str, mut f: impl FnMut(usize, Value) -> bool) -> Result<(), String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -111,13 +123,20 @@ pub fn tests_from_csv(text: &str) -> Result<Vec<Value>, String> {
         .iter()
         .map(|h| h.trim().to_owned())
         .collect();
-    let mut out = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| format!("CSV row {}: {e}", i + 1))?;
+    let mut record = csv::StringRecord::new();
+    let mut i = 0;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => return Err(format!("CSV row {}: {e}", i + 1)),
+        }
         let row = headers.iter().map(String::as_str).zip(record.iter());
-        out.push(test_from_row(row, i)?);
+        if !f(i, test_from_row(row, i)?) {
+            return Ok(());
+        }
+        i += 1;
     }
-    Ok(out)
 }
 
 /// One CSV row (header, cell) as a test object.

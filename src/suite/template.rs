@@ -24,9 +24,14 @@ pub const MAX_RENDERED_BYTES: usize = 1024 * 1024;
 /// Names the engine provides itself; never "missing vars".
 const BUILTIN_NAMES: &[&str] = &["range", "dict", "namespace", "debug", "loop", "self"];
 
+/// Distinct one-off templates an [`Engine`] keeps compiled.
+const MAX_CACHED: usize = 1024;
+
 /// A minijinja environment with promptgauge's settings.
 pub struct Engine {
     env: Environment<'static>,
+    /// One-off templates compiled into `env` by [`Engine::render_cached`].
+    cached: usize,
 }
 
 impl Default for Engine {
@@ -52,7 +57,31 @@ impl Engine {
         env.set_formatter(format_value);
         env.add_filter("dump", dump);
         env.add_filter("round", round);
-        Self { env }
+        Self { env, cached: 0 }
+    }
+
+    /// Renders `source`, compiled once and kept for the next call (the
+    /// same assertion value renders once per test); past a bound on
+    /// distinct sources it compiles each time instead.
+    pub fn render_cached(
+        &mut self,
+        source: &str,
+        vars: &Map<String, serde_json::Value>,
+    ) -> Result<String, String> {
+        if self.env.get_template(source).is_err() {
+            if self.cached >= MAX_CACHED {
+                return self.render_str(source, vars);
+            }
+            self.env
+                .add_template_owned(source.to_owned(), source.to_owned())
+                .map_err(|e| describe(&e))?;
+            self.cached += 1;
+        }
+        let template = self.env.get_template(source).map_err(|e| describe(&e))?;
+        let rendered = template
+            .render(Value::from(minijinja::value::Serde(vars)))
+            .map_err(|e| describe(&e))?;
+        check_size(rendered)
     }
 
     /// Renders a one-off template string (assertion values, var values).
@@ -81,6 +110,8 @@ enum Compiled {
 pub struct Templates {
     engine: Engine,
     prompts: Vec<Compiled>,
+    /// Per prompt, the top-level vars it reads.
+    variables: Vec<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -99,9 +130,14 @@ impl Templates {
         for (i, raw) in prompts.iter().enumerate() {
             compiled.push(compile_one(&mut engine.env, i, raw).map_err(|e| (i, e))?);
         }
+        let variables = compiled
+            .iter()
+            .map(|c| read_variables(&engine.env, c))
+            .collect();
         Ok(Self {
             engine,
             prompts: compiled,
+            variables,
         })
     }
 
@@ -111,21 +147,8 @@ impl Templates {
     }
 
     /// Top-level variables prompt `index` reads from its test's vars.
-    pub fn variables(&self, index: usize) -> BTreeSet<String> {
-        let names: Vec<String> = match &self.prompts[index] {
-            Compiled::Text(name) => vec![name.clone()],
-            Compiled::Json(leaves) => {
-                let mut names = Vec::new();
-                walk_strings(leaves, &mut |s| names.push(s.to_owned()));
-                names
-            }
-        };
-        names
-            .iter()
-            .filter_map(|n| self.engine.env.get_template(n).ok())
-            .flat_map(|t| t.undeclared_variables(false))
-            .filter(|name| !BUILTIN_NAMES.contains(&name.as_str()))
-            .collect()
+    pub fn variables(&self, index: usize) -> &BTreeSet<String> {
+        &self.variables[index]
     }
 
     /// Renders prompt `index`: text prompts with `text_vars`, JSON prompts
@@ -174,6 +197,24 @@ impl Templates {
         let one = Templates::compile(&[raw.to_owned()]).map_err(|(_, e)| e)?;
         one.render(0, text_vars, json_vars)
     }
+}
+
+/// The top-level vars a compiled prompt reads.
+fn read_variables(env: &Environment<'static>, prompt: &Compiled) -> BTreeSet<String> {
+    let names: Vec<String> = match prompt {
+        Compiled::Text(name) => vec![name.clone()],
+        Compiled::Json(leaves) => {
+            let mut names = Vec::new();
+            walk_strings(leaves, &mut |s| names.push(s.to_owned()));
+            names
+        }
+    };
+    names
+        .iter()
+        .filter_map(|n| env.get_template(n).ok())
+        .flat_map(|t| t.undeclared_variables(false))
+        .filter(|name| !BUILTIN_NAMES.contains(&name.as_str()))
+        .collect()
 }
 
 fn compile_one(env: &mut Environment<'static>, i: usize, raw: &str) -> Result<Compiled, String> {
@@ -386,7 +427,7 @@ mod tests {
     #[test]
     fn variables_lists_only_what_the_test_must_provide() {
         let t = Templates::compile(&["{% set x = 1 %}{{ city }} {{ x }} {% for i in range(3) %}{{ i }}{% endfor %}{{ user.name }}".to_owned()]).unwrap();
-        let vars: Vec<String> = t.variables(0).into_iter().collect();
+        let vars: Vec<&String> = t.variables(0).iter().collect();
         assert_eq!(vars, ["city", "user"]);
     }
 

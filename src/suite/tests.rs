@@ -154,7 +154,7 @@ fn the_same_config_in_json_parses_the_same() {
     assert_eq!(yaml.tests.len(), json.tests.len());
     for (a, b) in yaml.tests.iter().zip(&json.tests) {
         assert_eq!(a.vars, b.vars);
-        assert_eq!(a.assert_specs, b.assert_specs);
+        assert_eq!(a.assert_specs(), b.assert_specs());
     }
 }
 

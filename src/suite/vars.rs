@@ -24,6 +24,14 @@ pub struct StagedVars {
 /// Runs the three stages over `vars`; a var template that fails to
 /// render fails the test, as it does in promptfoo.
 pub fn stage(engine: &Engine, vars: &Map<String, Value>) -> Result<StagedVars, String> {
+    // Most vars are plain text: nothing to copy.
+    let plain = vars.values().all(|v| match v {
+        Value::String(s) => !(s.ends_with('\n') || s.contains("{{") || s.contains("{%")),
+        _ => true,
+    });
+    if plain {
+        return Ok(StagedVars::default());
+    }
     let mut resolved = vars.clone();
     for v in resolved.values_mut() {
         if let Value::String(s) = v

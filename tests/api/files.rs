@@ -151,7 +151,7 @@ async fn a_missing_file_names_its_path_and_the_reference_that_asked_for_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("tests: file://bad.csv: CSV row 2"),
+        stderr.contains("tests[0]: CSV (file://bad.csv): CSV row 2: "),
         "{stderr}"
     );
 }
