@@ -136,7 +136,7 @@ pub async fn create_executions(storage: &Storage) -> anyhow::Result<Vec<i64>> {
             config: "{}".into(),
             ..Default::default()
         };
-        ids.push(storage.create_execution(new).await?);
+        ids.push(storage.create_execution(new).await?.0);
     }
     Ok(ids)
 }

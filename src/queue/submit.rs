@@ -32,6 +32,9 @@ pub enum SuiteSource {
     Document(Value),
 }
 
+/// Jobs stored per writer command.
+const JOB_CHUNK: usize = 10_000;
+
 /// A request to run a suite.
 #[derive(Debug, Clone)]
 pub struct SubmitRequest {
@@ -88,11 +91,21 @@ impl TestQueue {
             total: total as i64,
         };
         let providers = build_providers(&suite)?;
-        let (id, first) = self
-            .shared
-            .storage
-            .create_execution_with_jobs(new, specs.clone())
-            .await?;
+        let storage = &self.shared.storage;
+        let (id, first) = storage.create_execution(new).await?;
+        // In chunks: other writes go in between (see `Storage::add_jobs`).
+        for (k, chunk) in specs.chunks(JOB_CHUNK).enumerate() {
+            let stored = storage
+                .add_jobs(id, first + (k * JOB_CHUNK) as i64, chunk.to_vec())
+                .await;
+            if let Err(e) = stored {
+                let why = format!("its jobs could not be stored: {e}");
+                let _ = storage
+                    .set_execution_status(id, ExecutionStatus::Failed, Some(why))
+                    .await;
+                return Err(e.into());
+            }
+        }
         let jobs = specs
             .into_iter()
             .enumerate()
@@ -289,6 +302,13 @@ impl Shared {
                 .suite,
         );
         let providers = build_providers(&suite)?;
+        // Stopped while its jobs were being stored: what is there is not
+        // the whole execution, so it cannot be resumed as one.
+        if self.storage.job_count(record.id).await? < record.total {
+            return Err(QueueError::InvalidRequest(
+                "the service stopped while this execution's jobs were being stored".into(),
+            ));
+        }
         let jobs = self.storage.pending_jobs(record.id).await?;
         let max = record
             .max_concurrency

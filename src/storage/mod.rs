@@ -50,6 +50,7 @@ use writer::Writer;
 mod op {
     pub(super) const INSERT_RESULTS: &str = "insert_results";
     pub(super) const CREATE_EXECUTION: &str = "create_execution";
+    pub(super) const ADD_JOBS: &str = "add_jobs";
     pub(super) const RESULT_COUNTS: &str = "result_counts";
     pub(super) const HEALTH_WRITE: &str = "health_write";
     pub(super) const HEALTH_READ: &str = "health_read";
@@ -72,6 +73,7 @@ mod op {
     pub(super) const ALL: &[&str] = &[
         INSERT_RESULTS,
         CREATE_EXECUTION,
+        ADD_JOBS,
         RESULT_COUNTS,
         HEALTH_WRITE,
         HEALTH_READ,
@@ -179,17 +181,6 @@ impl Storage {
             .writer
             .call(op::INSERT_RESULTS, move |c| {
                 queries::results::insert(c, &rows)
-            })
-            .await
-    }
-
-    /// Creates an execution row and returns its id.
-    pub async fn create_execution(&self, new: NewExecution) -> Result<i64, StorageError> {
-        let now = now_ms();
-        self.inner
-            .writer
-            .call(op::CREATE_EXECUTION, move |c| {
-                queries::executions::insert(c, &new, now)
             })
             .await
     }

@@ -38,19 +38,43 @@ impl Storage {
             .await
     }
 
-    /// Creates an execution and persists all its jobs in one transaction,
-    /// before any runs. Returns the execution id and the first job id (job
-    /// `i` of `jobs` has id `first + i`).
-    pub async fn create_execution_with_jobs(
-        &self,
-        new: NewExecution,
-        jobs: Vec<JobSpec>,
-    ) -> Result<(i64, i64), StorageError> {
+    /// Creates an execution and reserves ids for its `total` jobs; returns
+    /// the execution id and the first job id (job `i` gets `first + i`).
+    /// Its jobs follow with [`Storage::add_jobs`], before any runs.
+    pub async fn create_execution(&self, new: NewExecution) -> Result<(i64, i64), StorageError> {
         let now = now_ms();
         self.inner
             .writer
             .call(super::op::CREATE_EXECUTION, move |c| {
-                executions::insert_with_jobs(c, &new, &jobs, now)
+                executions::insert(c, &new, now)
+            })
+            .await
+    }
+
+    /// Stores a chunk of an execution's jobs, ids from `first`. A large
+    /// execution is stored chunk by chunk, so other writes (results, the
+    /// health check) go in between instead of waiting for all of it.
+    pub async fn add_jobs(
+        &self,
+        execution: i64,
+        first: i64,
+        jobs: Vec<JobSpec>,
+    ) -> Result<(), StorageError> {
+        let now = now_ms();
+        self.inner
+            .writer
+            .call(super::op::ADD_JOBS, move |c| {
+                executions::insert_jobs(c, execution, first, &jobs, now)
+            })
+            .await
+    }
+
+    /// How many of an execution's jobs are stored.
+    pub async fn job_count(&self, execution: i64) -> Result<i64, StorageError> {
+        self.inner
+            .readers
+            .run(op::PENDING_JOBS, move |c| {
+                executions::job_count(c, execution)
             })
             .await
     }

@@ -32,6 +32,7 @@ async fn execution(s: &Storage) -> i64 {
     })
     .await
     .unwrap()
+    .0
 }
 
 #[tokio::test]

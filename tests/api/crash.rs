@@ -157,3 +157,65 @@ async fn sigkill_mid_execution_then_restart_completes_with_one_result_per_job() 
     drop(conn);
     app.stop().await;
 }
+
+/// A process that stops while a large execution's jobs are still being
+/// stored (they go in chunks) leaves fewer jobs than the execution's
+/// total: the restart fails it with the reason instead of running a part
+/// of it as if it were whole, and other executions are unaffected.
+#[tokio::test]
+async fn an_execution_whose_jobs_were_not_all_stored_fails_at_restart_with_the_reason() {
+    let app = crate::helpers::spawn_app().await;
+    let whole = app
+        .submit(serde_json::json!({"suite": crate::helpers::example("smoke")}))
+        .await;
+    app.wait_done(whole).await;
+    let (dir, db) = app.stop().await;
+    {
+        // What a stop between two chunks leaves: the row, 2 of its 5 jobs.
+        let conn = open_db(&db);
+        let config: String = conn
+            .query_row(
+                "SELECT config FROM executions WHERE id = ?1",
+                [whole],
+                |r| r.get(0),
+            )
+            .unwrap();
+        conn.execute(
+            "INSERT INTO executions (config, priority, use_cache, total, created_at, first_job_id)
+             VALUES (?1, 'normal', 1, 5, 0, 1000)",
+            [&config],
+        )
+        .unwrap();
+        let id = conn.last_insert_rowid();
+        for j in 0..2 {
+            conn.execute(
+                "INSERT INTO jobs (id, execution_id, prompt_idx, provider_idx, test_idx, created_at, updated_at)
+                 VALUES (?1, ?2, 0, 0, ?3, 0, 0)",
+                rusqlite::params![1000 + j, id, j],
+            )
+            .unwrap();
+        }
+    }
+    let app = spawn_app_at(dir, db, |_| {}).await;
+    // Recovery runs once the app serves: wait for what it does.
+    let partial = crate::helpers::eventually("the partial execution failed", || async {
+        let e = app.get_json("/api/executions/2").await;
+        if e["status"] == "pending" {
+            Err(e)
+        } else {
+            Ok(e)
+        }
+    })
+    .await;
+    assert_eq!(partial["status"], "failed", "{partial}");
+    assert!(
+        partial["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("stopped while this execution's jobs were being stored")),
+        "{partial}"
+    );
+    assert_eq!(partial["completed"], 0, "none of its jobs ran");
+    let first = app.get_json(&format!("/api/executions/{whole}")).await;
+    assert_eq!(first["status"], "completed");
+    app.stop().await;
+}

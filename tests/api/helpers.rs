@@ -215,6 +215,7 @@ pub async fn new_execution(storage: &Storage) -> i64 {
         })
         .await
         .expect("execution")
+        .0
 }
 
 /// `count` plausible results with ids `first_id..`.

@@ -162,27 +162,38 @@ pub struct ExecutionRecord {
     pub first_job_id: i64,
 }
 
-/// Inserts the execution and its jobs; job ids are `first..first+len`.
-pub(in crate::storage) fn insert_with_jobs(
+/// Inserts an execution and reserves ids `first..first+total` for its
+/// jobs (a result's id is its job's), past every id any execution holds
+/// or has reserved, so executions created while this one's jobs are still
+/// being stored never take its ids.
+pub(in crate::storage) fn insert(
     conn: &Connection,
     e: &NewExecution,
-    jobs: &[JobSpec],
     now: i64,
 ) -> rusqlite::Result<(i64, i64)> {
-    conn.prepare_cached(
-        "INSERT INTO executions (suite_id, config, priority, max_concurrency, use_cache, total, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![e.suite_id, e.config, e.priority.as_str(), e.max_concurrency, e.use_cache, e.total, now])?;
-    let id = conn.last_insert_rowid();
-    // Job ids continue from both tables: a result's id is its job's.
     let first: i64 = conn.query_row(
-        "SELECT max(coalesce((SELECT max(id) FROM jobs), 0), coalesce((SELECT max(id) FROM test_results), 0)) + 1",
+        "SELECT max(coalesce((SELECT max(id) FROM jobs), 0),
+                    coalesce((SELECT max(id) FROM test_results), 0),
+                    coalesce((SELECT max(first_job_id + total - 1) FROM executions), 0)) + 1",
         [],
         |r| r.get(0),
     )?;
-    conn.prepare_cached("UPDATE executions SET first_job_id = ?2 WHERE id = ?1")?
-        .execute(params![id, first])?;
+    conn.prepare_cached(
+        "INSERT INTO executions (suite_id, config, priority, max_concurrency, use_cache, total, created_at, first_job_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![e.suite_id, e.config, e.priority.as_str(), e.max_concurrency, e.use_cache, e.total, now, first])?;
+    Ok((conn.last_insert_rowid(), first))
+}
+
+/// Stores jobs of `execution` with ids from `first`.
+pub(in crate::storage) fn insert_jobs(
+    conn: &Connection,
+    execution: i64,
+    first: i64,
+    jobs: &[JobSpec],
+    now: i64,
+) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO jobs (id, execution_id, prompt_idx, provider_idx, test_idx, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -190,14 +201,20 @@ pub(in crate::storage) fn insert_with_jobs(
     for (i, j) in jobs.iter().enumerate() {
         stmt.execute(params![
             first + i as i64,
-            id,
+            execution,
             j.prompt_idx,
             j.provider_idx,
             j.test_idx,
             now
         ])?;
     }
-    Ok((id, first))
+    Ok(())
+}
+
+/// How many jobs of `execution` are stored.
+pub(in crate::storage) fn job_count(conn: &Connection, execution: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT count(*) FROM jobs WHERE execution_id = ?1")?
+        .query_row(params![execution], |r| r.get(0))
 }
 
 const COLUMNS: &str =
@@ -334,13 +351,4 @@ pub(in crate::storage) fn add_counts(
     )?
     .execute(params![id, passed, failed, errors, cost])?;
     Ok(())
-}
-
-/// Inserts an execution row without jobs (tests and benches).
-pub(in crate::storage) fn insert(
-    conn: &Connection,
-    e: &NewExecution,
-    now: i64,
-) -> rusqlite::Result<i64> {
-    insert_with_jobs(conn, e, &[], now).map(|(id, _)| id)
 }
