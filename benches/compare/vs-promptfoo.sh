@@ -45,10 +45,11 @@ PY
 
 measure() { # name, command...
   local name=$1; shift
-  /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$@" >"$work/$name.log" 2>&1 || true
+  local rc=0
+  /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$@" >"$work/$name.log" 2>&1 || rc=$?
   read -r wall user sys rss < <(tail -n 1 "$work/$name.time")
   cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
-  printf '%-12s %8.2f s wall %8.2f s CPU %8.0f MB peak RSS\n' "$name" "$wall" "$cpu" "$((rss / 1024))"
+  printf '%-12s %8.2f s wall %8.2f s CPU %8.0f MB peak RSS  (exit %d)\n' "$name" "$wall" "$cpu" "$((rss / 1024))" "$rc"
   eval "${name}_wall=$wall"
 }
 
@@ -58,5 +59,9 @@ grep -E "^execution" "$work/promptgauge.log" || tail -3 "$work/promptgauge.log"
 measure promptfoo env PROMPTFOO_CONFIG_DIR="$work/pf" PROMPTFOO_DISABLE_TELEMETRY=1 PROMPTFOO_DISABLE_UPDATE=1 \
   PROMPTFOO_DISABLE_SHARING=1 PROMPTFOO_DISABLE_REMOTE_GENERATION=1 PROMPTFOO_DISABLE_SHARE_EMAIL_REQUEST=1 NO_COLOR=1 \
   "$node" "$promptfoo" eval -c "$work/config.yaml" -j 100 --no-cache --no-table --no-share
-grep -E "passed|failed" "$work/promptfoo.log" | head -2 || tail -3 "$work/promptfoo.log"
+# promptfoo 0.123.1 may skip its summary ("closeLogger() timed out"):
+# count the results it persisted instead.
+if command -v sqlite3 >/dev/null; then
+  echo "promptfoo stored $(sqlite3 "$work/pf/promptfoo.db" 'SELECT count(*) FROM eval_results') results"
+fi
 awk -v a="$promptfoo_wall" -v b="$promptgauge_wall" 'BEGIN { printf "promptgauge is %.1fx faster (wall)\n", a / b }'
