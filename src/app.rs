@@ -22,6 +22,7 @@ use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, MonitorConfig, alertmanager};
+use crate::progress::ProgressHub;
 use crate::queue::{QueueConfig, TestQueue};
 use crate::storage::Storage;
 
@@ -68,9 +69,19 @@ impl App {
         tracing::info!(path = %config.database_path.display(), "database ready");
 
         let (tracker, token) = (TaskTracker::new(), CancellationToken::new());
+        let events = EventBus::new();
+        let progress = ProgressHub::start(
+            &events,
+            storage.clone(),
+            metrics.websocket.clone(),
+            config.progress,
+            tracker.clone(),
+            token.clone(),
+        );
         let queue = TestQueue::start(
             storage.clone(),
             &metrics,
+            events.clone(),
             QueueConfig {
                 max_concurrency: config.max_concurrent_tests,
                 cache_ttl: config.cache_ttl,
@@ -78,7 +89,6 @@ impl App {
             tracker.clone(),
             token.clone(),
         );
-        let events = EventBus::new();
         let monitor = Monitor::new(
             metrics.clone(),
             storage.clone(),
@@ -103,6 +113,7 @@ impl App {
             queue,
             monitor,
             events,
+            progress,
             api_token: config.api_token.clone().map(Arc::new),
         };
         Ok(Self {
@@ -150,6 +161,11 @@ impl App {
     /// The in-process event stream.
     pub fn events(&self) -> &EventBus {
         &self.state.events
+    }
+
+    /// The WebSocket progress service.
+    pub fn progress(&self) -> &ProgressHub {
+        &self.state.progress
     }
 
     /// Serves until `shutdown` resolves, then shuts down gracefully.

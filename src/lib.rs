@@ -10,7 +10,10 @@
 //! - [`demo`] is the example workload of `serve --demo`.
 //! - [`telemetry`] installs the `tracing` subscriber.
 //! - [`metrics`] owns the one Prometheus registry and every metric family.
-//! - [`events`] is the in-process event stream (alerts now, progress later).
+//! - [`events`] is the in-process event stream: executions' progress and
+//!   results, alerts.
+//! - [`progress`] streams those events to WebSocket clients (`/ws`):
+//!   per-client queues, coalescing, batching, resyncs, limits.
 //! - [`monitor`] samples host and registry, evaluates thresholds, raises
 //!   alerts, finds leaks and bottlenecks, and recommends.
 //! - [`cache`] is the `TtlCache` every cache is built from.
@@ -43,6 +46,7 @@ pub mod http;
 pub mod js;
 pub mod metrics;
 pub mod monitor;
+pub mod progress;
 pub mod providers;
 pub mod queue;
 pub mod storage;

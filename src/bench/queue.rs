@@ -133,6 +133,7 @@ pub async fn run(s: &Scenario, db: &Path) -> anyhow::Result<Figures> {
     let queue = TestQueue::start(
         storage.clone(),
         &metrics,
+        crate::events::EventBus::new(),
         QueueConfig {
             max_concurrency: s.in_flight,
             cache_ttl: None,

@@ -67,6 +67,7 @@ impl Backend {
         let queue = TestQueue::start(
             storage.clone(),
             metrics,
+            crate::events::EventBus::new(),
             QueueConfig {
                 max_concurrency: config.max_concurrent_tests,
                 cache_ttl: config.cache_ttl,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 use crate::monitor::Thresholds;
+use crate::progress::ProgressConfig;
 use values::{
     invalid, invalid_path, parse_http_url, parse_int, parse_token, parse_usd_per_hour, read_env,
     thresholds,
@@ -50,6 +51,8 @@ pub struct Config {
     pub cost_budget_usd_per_hour: Option<f64>,
     /// Bearer token required on every route but `/metrics` and health (`API_TOKEN`).
     pub api_token: Option<ApiToken>,
+    /// The WebSocket progress stream (`WS_*`).
+    pub progress: ProgressConfig,
     /// `tracing` filter directives (`RUST_LOG`).
     pub log_filter: String,
 }
@@ -117,6 +120,7 @@ impl Default for Config {
             alertmanager_url: None,
             cost_budget_usd_per_hour: None,
             api_token: None,
+            progress: ProgressConfig::default(),
             log_filter: "info".to_owned(),
         }
     }
@@ -222,6 +226,7 @@ impl Config {
             Some(v) => Some(parse_token(&v)?),
             None => None,
         };
+        let progress = progress_config(&lookup, d.progress)?;
         let log_filter = match lookup("RUST_LOG")? {
             Some(v) => {
                 EnvFilter::try_new(&v).map_err(|e| {
@@ -245,6 +250,7 @@ impl Config {
             alertmanager_url,
             cost_budget_usd_per_hour,
             api_token,
+            progress,
             log_filter,
         })
     }
@@ -268,6 +274,45 @@ impl Config {
             None => Ok(()),
         }
     }
+}
+
+/// The `WS_*` settings of the progress stream.
+fn progress_config(
+    lookup: &impl Fn(&str) -> Result<Option<String>, ConfigError>,
+    d: ProgressConfig,
+) -> Result<ProgressConfig, ConfigError> {
+    let ms = |name: &str, min: u64, max: u64, default: Duration| -> Result<Duration, ConfigError> {
+        Ok(match lookup(name)? {
+            Some(v) => Duration::from_millis(parse_int(name, &v, min, max)?),
+            None => default,
+        })
+    };
+    let int = |name: &str, min: u64, max: u64, default: u64| -> Result<u64, ConfigError> {
+        Ok(match lookup(name)? {
+            Some(v) => parse_int(name, &v, min, max)?,
+            None => default,
+        })
+    };
+    Ok(ProgressConfig {
+        batch_window: ms("WS_BATCH_WINDOW", 1, 10_000, d.batch_window)?,
+        ping_interval: ms("WS_PING_INTERVAL", 10, 3_600_000, d.ping_interval)?,
+        pong_timeout: ms("WS_PONG_TIMEOUT", 10, 3_600_000, d.pong_timeout)?,
+        max_connections: int("WS_MAX_CONNECTIONS", 1, 1_000_000, d.max_connections as u64)?
+            as usize,
+        max_subscriptions: int(
+            "WS_MAX_SUBSCRIPTIONS",
+            1,
+            10_000,
+            d.max_subscriptions as u64,
+        )? as usize,
+        commands_per_second: int(
+            "WS_COMMANDS_PER_SECOND",
+            1,
+            10_000,
+            u64::from(d.commands_per_second),
+        )? as u32,
+        client_queue: int("WS_CLIENT_QUEUE", 16, 1_000_000, d.client_queue as u64)? as usize,
+    })
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //!
 //! Every route needs the token except the open ones (`/metrics` for
 //! Prometheus, health for load balancers). Unknown paths need it too, so an
-//! unauthenticated client learns nothing about which routes exist. The
-//! comparison is constant-time.
+//! unauthenticated client learns nothing about which routes exist. `/ws`
+//! also takes it as `?token=`, since browsers cannot set headers on a
+//! WebSocket. The comparison is constant-time.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -24,22 +25,59 @@ pub(super) async fn require_token(
     let Some(expected) = state.api_token.as_deref() else {
         return Ok(next.run(req).await);
     };
-    if matched.is_some_and(|m| super::OPEN_ROUTES.contains(&m.as_str())) {
+    if matched
+        .as_ref()
+        .is_some_and(|m| super::OPEN_ROUTES.contains(&m.as_str()))
+    {
         return Ok(next.run(req).await);
     }
     let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    let Some(header) = header else {
-        return Err(ApiError::unauthorized(
-            "missing bearer token: send Authorization: Bearer <API_TOKEN>",
-        ));
+    let from_query = matched
+        .as_ref()
+        .filter(|m| m.as_str() == super::WS)
+        .and_then(|_| query_token(req.uri().query()?));
+    let token = match (header, &from_query) {
+        (Some(header), _) => bearer_token(header)
+            .ok_or_else(|| ApiError::unauthorized("Authorization header is not a Bearer token"))?,
+        (None, Some(t)) => t.as_bytes(),
+        (None, None) => {
+            return Err(ApiError::unauthorized(
+                "missing bearer token: send Authorization: Bearer <API_TOKEN>",
+            ));
+        }
     };
-    let token = bearer_token(header)
-        .ok_or_else(|| ApiError::unauthorized("Authorization header is not a Bearer token"))?;
     if bool::from(token.ct_eq(expected.as_bytes())) {
         Ok(next.run(req).await)
     } else {
         Err(ApiError::unauthorized("invalid bearer token"))
     }
+}
+
+/// The first `token=` of a query string, decoded like a form.
+fn query_token(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == "token").then(|| percent_decode(v))?
+    })
+}
+
+/// Decodes `%XX` and `+`; `None` if the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = bytes.next()?;
+                let lo = bytes.next()?;
+                let hex = |c: u8| (c as char).to_digit(16);
+                out.push((hex(hi)? * 16 + hex(lo)?) as u8);
+            }
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The credentials of a `Bearer` header; the scheme is case-insensitive.
@@ -53,7 +91,7 @@ fn bearer_token(header: &[u8]) -> Option<&[u8]> {
 
 #[cfg(test)]
 mod tests {
-    use super::bearer_token;
+    use super::{bearer_token, query_token};
 
     #[test]
     fn bearer_scheme_is_parsed_case_insensitively() {
@@ -62,5 +100,14 @@ mod tests {
         assert_eq!(bearer_token(b"Basic abc"), None);
         assert_eq!(bearer_token(b"Bearer "), None);
         assert_eq!(bearer_token(b"Bear"), None);
+    }
+
+    #[test]
+    fn the_query_token_is_decoded_like_a_form() {
+        assert_eq!(query_token("token=abc").as_deref(), Some("abc"));
+        assert_eq!(query_token("x=1&token=a%2Bb+c").as_deref(), Some("a+b c"));
+        assert_eq!(query_token("tokens=abc"), None);
+        assert_eq!(query_token("token=%zz"), None);
+        assert_eq!(query_token("token=%ff"), None);
     }
 }

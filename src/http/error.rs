@@ -7,11 +7,13 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::monitor::MonitorError;
+use crate::progress::ProgressError;
 use crate::queue::QueueError;
 use crate::storage::StorageError;
 use crate::suite::Problem;
@@ -152,6 +154,25 @@ impl From<MonitorError> for ApiError {
             MonitorError::UnknownMetric { .. } => Self::not_found(e.to_string()),
             MonitorError::Storage(s) => s.into(),
         }
+    }
+}
+
+impl From<ProgressError> for ApiError {
+    fn from(e: ProgressError) -> Self {
+        Self::unavailable(e.to_string())
+    }
+}
+
+impl From<WebSocketUpgradeRejection> for ApiError {
+    fn from(rejection: WebSocketUpgradeRejection) -> Self {
+        Self::new(
+            rejection.status(),
+            "websocket_upgrade_required",
+            format!(
+                "{}: /ws speaks WebSocket (see docs/websocket.md)",
+                rejection.body_text()
+            ),
+        )
     }
 }
 

@@ -36,6 +36,9 @@ fn body_limit(path: &str) -> usize {
 }
 
 const METRICS: &str = "/metrics";
+/// The WebSocket progress stream: browsers cannot set headers on it, so it
+/// also takes the token as `?token=`.
+pub(crate) const WS: &str = "/ws";
 const HEALTH: &str = "/api/performance/health";
 
 /// Routes that stay open when `API_TOKEN` is set: scrapers and load
@@ -47,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Routes::new(&state)
         .add(&["GET"], METRICS, get(routes::metrics::show))
         .add(&["GET"], HEALTH, get(routes::health::show))
+        .add(&["GET"], WS, get(routes::ws::connect))
         .add(
             &["GET"],
             "/api/performance/overview",

@@ -7,6 +7,7 @@ use crate::events::EventBus;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::monitor::Monitor;
+use crate::progress::ProgressHub;
 use crate::queue::TestQueue;
 
 /// Handles shared by all requests.
@@ -22,6 +23,8 @@ pub struct AppState {
     pub monitor: Monitor,
     /// The in-process event stream.
     pub events: EventBus,
+    /// The WebSocket progress stream.
+    pub progress: ProgressHub,
     /// When set, the bearer token every protected route requires.
     pub api_token: Option<Arc<ApiToken>>,
 }

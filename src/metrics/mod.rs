@@ -12,6 +12,7 @@ mod monitor;
 mod providers;
 mod queue;
 mod storage;
+mod websocket;
 
 pub use cache::CacheMetrics;
 pub use http::HttpMetrics;
@@ -19,6 +20,7 @@ pub use monitor::MonitorMetrics;
 pub use providers::ProviderMetrics;
 pub use queue::QueueMetrics;
 pub use storage::StorageMetrics;
+pub use websocket::{CLOSE_REASONS, DELIVERY_BUCKETS, WebsocketMetrics};
 
 use prometheus::core::Collector;
 use prometheus::{Encoder, IntGaugeVec, Opts, Registry, TextEncoder};
@@ -53,6 +55,8 @@ pub struct Metrics {
     pub queue: QueueMetrics,
     /// The performance monitor.
     pub monitor: MonitorMetrics,
+    /// The WebSocket progress stream.
+    pub websocket: WebsocketMetrics,
 }
 
 impl Metrics {
@@ -83,6 +87,7 @@ impl Metrics {
             providers: ProviderMetrics::new(&registry)?,
             queue: QueueMetrics::new(&registry)?,
             monitor: MonitorMetrics::new(&registry)?,
+            websocket: WebsocketMetrics::new(&registry)?,
             registry,
         })
     }

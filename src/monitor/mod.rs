@@ -50,7 +50,7 @@ pub use signals::{ALERT_SIGNALS, Sample, Unit};
 pub use thresholds::{Levels, Severity, Thresholds};
 pub use views::{BottleneckReport, MetricWindow, Overview, Point, SignalView, Tracked};
 
-use crate::events::{Event, EventBus};
+use crate::events::{Event, EventBus, Topic};
 use crate::metrics::Metrics;
 use crate::storage::{MonitorSampleRow, Storage, StorageError, now_ms};
 use alerts::{AlertBook, Check};
@@ -426,11 +426,9 @@ impl Monitor {
             } else {
                 tracing::info!(alertname = %alert.alertname, severity = alert.severity.as_str(), "alert resolved");
             }
-            shared.events.publish(Event {
-                kind,
-                at: now_ms(),
-                data: serde_json::to_value(alert).unwrap_or_default(),
-            });
+            shared
+                .events
+                .publish(Event::new(kind, Topic::Alerts, alert));
             if let Some(tx) = &notify {
                 // Never wait: a full channel is caught up by the next resend.
                 let _ = tx.try_send(t.clone());

@@ -18,6 +18,7 @@ mod dispatch;
 mod job;
 mod lane;
 mod limiter;
+mod publish;
 mod rate;
 mod retry;
 mod run;
@@ -38,6 +39,7 @@ pub use run::Progress;
 pub use submit::{SubmitRequest, Submitted, SuiteSource};
 
 use crate::cache::TtlCache;
+use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::providers::Client;
 use crate::storage::{ExecutionRecord, ExecutionStatus, Storage, StorageError};
@@ -109,6 +111,8 @@ pub(crate) struct Shared {
     suites: TtlCache<i64, Arc<submit::Prepared>>,
     tracker: TaskTracker,
     token: CancellationToken,
+    /// Where lifecycle, progress and result events go.
+    events: EventBus,
     /// Model labels as the provider metrics bound them.
     provider_metrics: crate::metrics::ProviderMetrics,
 }
@@ -128,6 +132,7 @@ impl TestQueue {
     pub fn start(
         storage: Storage,
         metrics: &Metrics,
+        events: EventBus,
         config: QueueConfig,
         tracker: TaskTracker,
         token: CancellationToken,
@@ -149,10 +154,12 @@ impl TestQueue {
                 &metrics.cache,
             ),
             tracker: tracker.clone(),
-            token,
+            token: token.clone(),
+            events,
             provider_metrics: metrics.providers.clone(),
         });
         tracker.spawn(sink::run(shared.clone(), rx));
+        tracker.spawn(publish::ticker(shared.clone(), token));
         Self { shared }
     }
 
@@ -174,6 +181,7 @@ impl TestQueue {
                             Some(format!("cannot resume: {e}")),
                         )
                         .await?;
+                    publish::ended(&self.shared, record.id).await;
                 }
             }
         }
@@ -218,6 +226,9 @@ impl TestQueue {
             let dropped = run.drop_pending();
             self.shared.metrics.queue_length.sub(dropped as i64);
             self.shared.forget(id);
+        }
+        if cancelled {
+            publish::ended(&self.shared, id).await;
         }
         self.shared.execution(id).await
     }
@@ -275,6 +286,7 @@ impl Shared {
         {
             tracing::error!(execution = run.id, error = %e, "cannot mark execution completed");
         }
+        publish::ended(self, run.id).await;
         run.ended.cancel();
     }
 
@@ -315,6 +327,7 @@ mod tests {
         let q = TestQueue::start(
             storage.clone(),
             metrics,
+            EventBus::new(),
             config,
             tracker.clone(),
             token.clone(),
@@ -368,14 +381,18 @@ mod tests {
         let r = resumable;
         second
             .shared
-            .start(r.id, r.suite, r.providers, r.options, r.jobs, r.total)
+            .start(r.id, r.suite, r.providers, r.options, r.jobs, r.counts)
             .await
             .unwrap();
 
         assert!(second.progress(id).is_none(), "the run is not live");
         assert_eq!(metrics.queue.queue_length.get(), 0);
         assert_eq!(metrics.queue.executions_running.get(), 0);
-        assert_eq!(tracker.len(), 1, "only the sink: no dispatcher started");
+        assert_eq!(
+            tracker.len(),
+            2,
+            "only the sink and the ticker: no dispatcher started"
+        );
         assert_eq!(storage.count_results().await.unwrap(), stored);
         let record = storage.get_execution(id).await.unwrap().unwrap();
         assert_eq!(record.status, ExecutionStatus::Cancelled);

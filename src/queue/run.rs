@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntCounterVec};
-use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::lane::Lane;
+pub use crate::progress::Progress;
 use crate::providers::Provider;
 use crate::storage::{PendingJob, Priority};
 use crate::suite::Suite;
@@ -40,6 +40,7 @@ pub(super) struct Run {
     pub(super) use_cache: bool,
     /// The execution's own concurrency ceiling.
     pub(super) slots: Arc<Semaphore>,
+    max_concurrency: usize,
     pub(super) cancel: CancellationToken,
     /// Cancelled once the run is over (completed and stored, or cancelled).
     pub(super) ended: CancellationToken,
@@ -59,32 +60,19 @@ pub(super) struct Run {
     pub(super) done_before: u64,
     pub(super) total: u64,
     pub(super) began: Instant,
+    /// What the last progress event said (completed, running, waiting),
+    /// so the ticker only publishes changes.
+    published: Mutex<Option<(u64, u64, Option<String>)>>,
 }
 
-/// A live view of an execution, for APIs and progress displays.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Progress {
-    /// Jobs in all.
-    pub total: u64,
-    /// Results stored.
-    pub completed: u64,
-    /// Passed.
-    pub passed: u64,
-    /// Failed an assertion.
-    pub failed: u64,
-    /// Provider errors.
-    pub errors: u64,
-    /// Started, not yet stored.
-    pub running: u64,
-    /// Not started.
-    pub pending: u64,
-    /// Results per second since this process started the execution.
-    pub rate_per_sec: f64,
-    /// Estimated seconds to go at that rate.
-    pub eta_seconds: Option<f64>,
-    /// Why jobs wait right now (rate limit, circuit breaker), if they do.
-    pub waiting: Option<String>,
+/// An execution's size and what was stored of it before this process
+/// started it (a resumed execution).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Counts {
+    pub(super) total: u64,
+    pub(super) passed: u64,
+    pub(super) failed: u64,
+    pub(super) errors: u64,
 }
 
 impl Run {
@@ -95,7 +83,7 @@ impl Run {
         (columns, test_targets): (Vec<Target>, Vec<Target>),
         (priority, use_cache, max_concurrency): (Priority, bool, usize),
         jobs: Vec<PendingJob>,
-        total: u64,
+        counts: Counts,
         outcomes: Vec<Outcomes>,
     ) -> Self {
         let providers: Vec<Arc<dyn Provider>> =
@@ -118,19 +106,21 @@ impl Run {
             priority,
             use_cache,
             slots: Arc::new(Semaphore::new(max_concurrency.max(1))),
+            max_concurrency: max_concurrency.max(1),
             cancel: CancellationToken::new(),
             ended: CancellationToken::new(),
             pending: Mutex::new(pending),
             to_run,
             started: AtomicU64::new(0),
             finished: AtomicU64::new(0),
-            passed: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
+            passed: AtomicU64::new(counts.passed),
+            failed: AtomicU64::new(counts.failed),
+            errors: AtomicU64::new(counts.errors),
             outcomes,
-            done_before: total - to_run,
-            total,
+            done_before: counts.total - to_run,
+            total: counts.total,
             began: Instant::now(),
+            published: Mutex::new(None),
         }
     }
 
@@ -197,8 +187,28 @@ impl Run {
             pending: self.pending_len(),
             rate_per_sec: rate,
             eta_seconds: (rate > 0.0).then(|| left as f64 / rate),
+            concurrency: self.concurrency(),
             waiting: self.lanes.iter().find_map(|l| l.waiting()),
         }
+    }
+
+    /// Tests it may have in flight now: its ceiling, or its providers'
+    /// adaptive limits when those are lower.
+    fn concurrency(&self) -> u64 {
+        let lanes: usize = self.lanes.iter().map(|l| l.limit.limit()).sum();
+        lanes.min(self.max_concurrency) as u64
+    }
+
+    /// Its progress, if it changed since the last published one (or `force`).
+    pub(super) fn progress_if_changed(&self, force: bool) -> Option<Progress> {
+        let p = self.progress();
+        let key = (p.completed, p.running, p.waiting.clone());
+        let mut last = self.published.lock().unwrap_or_else(|e| e.into_inner());
+        if !force && last.as_ref() == Some(&key) {
+            return None;
+        }
+        *last = Some(key);
+        Some(p)
     }
 }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::Shared;
 use super::run::Run;
+use super::{Shared, publish};
 use crate::storage::{NewTestResult, Storage};
 
 /// Rows per write command at most.
@@ -44,7 +44,7 @@ struct Outcome {
 
 /// Runs until every sender is gone and everything received is written.
 pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Finished>) {
-    let mut writes: JoinSet<Option<Vec<Outcome>>> = JoinSet::new();
+    let mut writes: JoinSet<Option<Stored>> = JoinSet::new();
     loop {
         // Settle finished writes while waiting, or a quiet queue would hold
         // its last results as "running" until the next one arrives.
@@ -85,16 +85,19 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Finished>) {
     }
 }
 
+/// A stored batch: its rows and what the sink remembers of each.
+type Stored = (Arc<Vec<NewTestResult>>, Vec<Outcome>);
+
 /// Writes a batch, retrying storage hiccups; `None` if it could not.
 async fn write(
     storage: Storage,
     rows: Arc<Vec<NewTestResult>>,
     outcomes: Vec<Outcome>,
-) -> Option<Vec<Outcome>> {
+) -> Option<Stored> {
     let mut attempt = 0;
     loop {
         match storage.insert_results_shared(rows.clone()).await {
-            Ok(_) => return Some(outcomes),
+            Ok(_) => return Some((rows, outcomes)),
             Err(e) => {
                 attempt += 1;
                 if attempt >= WRITE_ATTEMPTS {
@@ -108,11 +111,18 @@ async fn write(
     }
 }
 
-/// Counts a stored batch and finishes executions that are done.
-async fn settle(shared: &Shared, batch: Option<Vec<Outcome>>) {
-    let Some(batch) = batch else { return };
+/// Counts a stored batch, publishes its results and each run's progress,
+/// and finishes executions that are done.
+async fn settle(shared: &Shared, batch: Option<Stored>) {
+    let Some((rows, batch)) = batch else { return };
+    let mut touched: Vec<Arc<Run>> = Vec::new();
+    for f in &batch {
+        if !touched.iter().any(|r| Arc::ptr_eq(r, &f.run)) {
+            touched.push(f.run.clone());
+        }
+    }
     let mut done: Vec<Arc<Run>> = Vec::new();
-    for f in batch {
+    for f in &batch {
         let run = &f.run;
         let outcomes = run.outcomes.get(f.provider_idx);
         let (counter, metric) = match (f.passed, f.failure_reason) {
@@ -128,6 +138,15 @@ async fn settle(shared: &Shared, batch: Option<Vec<Outcome>>) {
         if run.is_done() && !done.iter().any(|r| Arc::ptr_eq(r, run)) {
             done.push(run.clone());
         }
+    }
+    for run in &touched {
+        let mine = rows
+            .iter()
+            .zip(&batch)
+            .filter(|(_, o)| Arc::ptr_eq(&o.run, run))
+            .map(|(row, o)| (row, o.provider_idx));
+        publish::results(&shared.events, run, mine);
+        publish::progress(&shared.events, run);
     }
     for run in done {
         shared.finish(&run).await;

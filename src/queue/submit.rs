@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::run::{Outcomes, Run, Target};
-use super::{LaneSettings, QueueError, Shared, TestQueue, check_provider, dispatch};
+use super::run::{Counts, Outcomes, Run, Target};
+use super::{LaneSettings, QueueError, Shared, TestQueue, check_provider, dispatch, publish};
 use crate::providers::{self, Provider};
 use crate::storage::{
     ExecutionRecord, ExecutionStatus, JobSpec, NewExecution, PendingJob, Priority,
@@ -121,7 +121,10 @@ impl TestQueue {
                 providers,
                 (req.priority, use_cache, max),
                 jobs,
-                total,
+                Counts {
+                    total,
+                    ..Counts::default()
+                },
             )
             .await?;
         Ok(Submitted {
@@ -198,7 +201,7 @@ impl Shared {
         providers: Vec<Arc<dyn Provider>>,
         options: (Priority, bool, usize),
         jobs: Vec<PendingJob>,
-        total: u64,
+        counts: Counts,
     ) -> Result<(), QueueError> {
         let target = |spec: &crate::suite::ProviderSpec, p: Arc<dyn Provider>| {
             let settings =
@@ -238,7 +241,7 @@ impl Shared {
             (columns, test_targets),
             options,
             jobs,
-            total,
+            counts,
             outcomes,
         ));
         // Live before it is marked running, so a cancel that comes now
@@ -262,6 +265,7 @@ impl Shared {
             running?;
             return Ok(());
         }
+        publish::started(&self.events, &run);
         if run.to_run == 0 {
             self.finish(&run).await;
             return Ok(());
@@ -279,7 +283,7 @@ impl Shared {
         record: &ExecutionRecord,
     ) -> Result<(), QueueError> {
         let r = self.load_resumable(record).await?;
-        self.start(r.id, r.suite, r.providers, r.options, r.jobs, r.total)
+        self.start(r.id, r.suite, r.providers, r.options, r.jobs, r.counts)
             .await
     }
 
@@ -319,7 +323,12 @@ impl Shared {
             providers,
             options: (record.priority, record.use_cache, max),
             jobs,
-            total: record.total as u64,
+            counts: Counts {
+                total: record.total as u64,
+                passed: record.passed as u64,
+                failed: record.failed as u64,
+                errors: record.errors as u64,
+            },
         })
     }
 }
@@ -331,7 +340,7 @@ pub(super) struct Resumable {
     pub(super) providers: Vec<Arc<dyn Provider>>,
     pub(super) options: (Priority, bool, usize),
     pub(super) jobs: Vec<PendingJob>,
-    pub(super) total: u64,
+    pub(super) counts: Counts,
 }
 
 /// Test-major job order (as promptfoo runs them): each test, each prompt,

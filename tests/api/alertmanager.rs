@@ -193,7 +193,7 @@ async fn a_failed_push_is_counted_and_retried_while_the_monitor_goes_on() {
             .await
             .expect("alerts fire")
             .unwrap();
-        if e.kind == "alert.firing" && e.data["alertname"] == BACKLOG {
+        if e.kind == "alert.firing" && e.json()["alertname"] == BACKLOG {
             fired += 1;
         }
         assert!(Instant::now() < deadline);

@@ -24,3 +24,4 @@ mod providers;
 mod queue_faults;
 mod run_cli;
 mod storage;
+mod ws;

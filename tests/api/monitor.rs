@@ -54,7 +54,8 @@ async fn wait_event(
             .await
             .unwrap_or_else(|_| panic!("no {kind} {alertname}/{severity}; saw {seen:?}"))
             .expect("event stream open");
-        if e.kind == kind && e.data["alertname"] == alertname && e.data["severity"] == severity {
+        if e.kind == kind && e.json()["alertname"] == alertname && e.json()["severity"] == severity
+        {
             return (e, seen);
         }
         seen.push(e);
@@ -100,11 +101,14 @@ async fn a_queue_backlog_fires_warning_then_critical_and_resolves_when_the_load_
         .await;
     let (fired, before) = wait_event(&mut rx, "alert.firing", BACKLOG, "warning").await;
     assert!(
-        before.iter().all(|e| e.data["alertname"] != BACKLOG),
+        before.iter().all(|e| e.json()["alertname"] != BACKLOG),
         "{before:?}"
     );
-    assert!(fired.data["value"].as_f64().unwrap() >= 100.0, "{fired:?}");
-    assert_eq!(fired.data["state"], "firing");
+    assert!(
+        fired.json()["value"].as_f64().unwrap() >= 100.0,
+        "{fired:?}"
+    );
+    assert_eq!(fired.json()["state"], "firing");
     let active = alerts(&app, "").await;
     assert_eq!(
         find(&active, BACKLOG, "warning").unwrap()["state"],
@@ -121,7 +125,10 @@ async fn a_queue_backlog_fires_warning_then_critical_and_resolves_when_the_load_
         .submit(json!({"suite": slow_suite("second", 400), "cache": false}))
         .await;
     let (fired, _) = wait_event(&mut rx, "alert.firing", BACKLOG, "critical").await;
-    assert!(fired.data["value"].as_f64().unwrap() >= 500.0, "{fired:?}");
+    assert!(
+        fired.json()["value"].as_f64().unwrap() >= 500.0,
+        "{fired:?}"
+    );
     let active = alerts(&app, "").await;
     for severity in ["warning", "critical"] {
         assert_eq!(find(&active, BACKLOG, severity).unwrap()["state"], "firing");
@@ -155,9 +162,9 @@ async fn a_queue_backlog_fires_warning_then_critical_and_resolves_when_the_load_
         assert!(res.status().is_success(), "cancel {id}: {}", res.status());
     }
     let (resolved, _) = wait_event(&mut rx, "alert.resolved", BACKLOG, "critical").await;
-    assert_eq!(resolved.data["state"], "resolved");
+    assert_eq!(resolved.json()["state"], "resolved");
     assert!(
-        resolved.data["peakValue"].as_f64().unwrap() >= 500.0,
+        resolved.json()["peakValue"].as_f64().unwrap() >= 500.0,
         "{resolved:?}"
     );
     eventually("no active alerts once the load stopped", || async {
@@ -268,12 +275,12 @@ async fn a_locked_database_causes_5xx_that_fire_error_rate_alerts_which_resolve_
     let (warning, before) = wait_event(&mut rx, "alert.firing", ERRORS, "warning").await;
     let (critical, _) = wait_event(&mut rx, "alert.firing", ERRORS, "critical").await;
     assert!(
-        before.iter().all(|e| e.data["alertname"] != ERRORS),
+        before.iter().all(|e| e.json()["alertname"] != ERRORS),
         "warning comes first: {before:?}"
     );
-    assert!(warning.at <= critical.at);
+    assert!(warning.at_us <= critical.at_us);
     assert!(
-        critical.data["value"].as_f64().unwrap() >= 0.10,
+        critical.json()["value"].as_f64().unwrap() >= 0.10,
         "{critical:?}"
     );
     assert_eq!(
@@ -373,8 +380,8 @@ async fn a_firing_alert_survives_a_restart_as_the_same_episode() {
         .await;
     assert!(res.status().is_success());
     let (resolved, _) = wait_event(&mut rx, "alert.resolved", BACKLOG, "warning").await;
-    assert_eq!(resolved.data["id"], before["id"]);
-    assert_eq!(resolved.data["startedAt"], before["startedAt"]);
+    assert_eq!(resolved.json()["id"], before["id"]);
+    assert_eq!(resolved.json()["startedAt"], before["startedAt"]);
     // One episode in the history, not two.
     let episodes = eventually("the episode resolved in the history", || async {
         let h = alerts(&app, "?state=resolved").await;
