@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -203,6 +204,14 @@ impl App {
 
         let router = http::router(state);
         let server_token = token.clone();
+        // Small writes (progress frames, JSON answers) leave at once: with
+        // Nagle's algorithm they waited for the peer's delayed ACK, up to
+        // 40 ms (BENCHMARKS.md, WebSocket fan-out).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let mut server = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(server_token.cancelled_owned())

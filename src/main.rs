@@ -34,7 +34,9 @@ enum Command {
 /// `promptgauge bench` arguments.
 #[derive(Args)]
 struct BenchCommand {
-    /// Scenarios to run (default: all): queue-1k, queue-10k, queue-100k-memory.
+    /// Scenarios to run (default: the queue ones): queue-1k, queue-10k,
+    /// queue-100k-memory; ws-1k, ws-10k (WebSocket fan-out against a server
+    /// in a child process).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
     /// Where scenario databases and the cached 1M-result database live.
@@ -49,6 +51,12 @@ struct BenchCommand {
     /// Internal: the database of `--one`.
     #[arg(long, hide = true, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// Internal: serve the bare WebSocket reference on PORT (ws-*-bare).
+    #[arg(long, hide = true, value_name = "PORT")]
+    bare_ws_server: Option<u16>,
+    /// Internal: events per second of the bare reference.
+    #[arg(long, hide = true, default_value_t = 100.0)]
+    bare_rate: f64,
 }
 
 /// `promptgauge serve` arguments.
@@ -231,6 +239,10 @@ fn bench(args: BenchCommand) -> ExitCode {
 /// Runs each scenario in a child process (its own peak memory); returns
 /// whether every target was met.
 async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
+    if let Some(port) = args.bare_ws_server {
+        bench::bare_ws::serve(port, args.bare_rate).await?;
+        return Ok(true);
+    }
     if let (Some(name), Some(db)) = (&args.one, &args.db) {
         let s = bench::scenario(name).with_context(|| format!("unknown scenario {name:?}"))?;
         let figures = bench::queue::run(s, db).await?;
@@ -243,9 +255,25 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
         args.scenarios.clone()
     };
     let mut all = Vec::new();
+    let mut fan_out = Vec::new();
     for name in &names {
+        // Fan-out scenarios start their own server process and are the
+        // client side themselves.
+        if let Some(s) = bench::websocket::scenario(name) {
+            eprintln!("running {name} ...");
+            let figures = bench::websocket::run(s, &args.data_dir).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&figures)?);
+            }
+            fan_out.push(figures);
+            continue;
+        }
         let s = bench::scenario(name).with_context(|| {
-            let known: Vec<&str> = bench::SCENARIOS.iter().map(|s| s.name).collect();
+            let known: Vec<&str> = bench::SCENARIOS
+                .iter()
+                .map(|s| s.name)
+                .chain(bench::websocket::WS_SCENARIOS.iter().map(|s| s.name))
+                .collect();
             format!("unknown scenario {name:?}; known: {}", known.join(", "))
         })?;
         let db = bench::prepare(s, &args.data_dir).await?;
@@ -271,9 +299,14 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
         all.push(figures);
     }
     if !args.json {
-        print!("{}", bench::table(&all));
+        if !all.is_empty() {
+            print!("{}", bench::table(&all));
+        }
+        if !fan_out.is_empty() {
+            print!("{}", bench::websocket::table(&fan_out));
+        }
     }
-    Ok(all.iter().all(|f| f.met))
+    Ok(all.iter().all(|f| f.met) && fan_out.iter().all(|f| f.met))
 }
 
 fn migrate(config: &Config) -> anyhow::Result<()> {

@@ -3,8 +3,11 @@
 //! memory is its own, on a fresh database (a copy of the cached 1M-result
 //! database where the scenario starts from one).
 
+pub mod bare_ws;
 pub mod fixtures;
+mod process;
 pub mod queue;
+pub mod websocket;
 
 use std::path::{Path, PathBuf};
 

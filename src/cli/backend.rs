@@ -14,6 +14,8 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::export::ExportFormat;
 use crate::metrics::Metrics;
+use crate::progress::ExecutionState;
+use crate::progress::client::{ClientOptions, ProgressClient};
 use crate::queue::{QueueConfig, QueueError, SubmitRequest, SuiteSource, TestQueue};
 use crate::storage::{Priority, Storage};
 
@@ -143,14 +145,55 @@ impl Backend {
         }
     }
 
-    /// Waits up to `interval` for the execution to change: in this process
-    /// until it ends, on a server simply `interval` (it is polled).
-    pub async fn wait(&self, id: i64, interval: Duration) {
-        match self {
-            Self::Embedded { queue, .. } => {
-                let _ = tokio::time::timeout(interval, queue.ended(id)).await;
+    /// Starts following an execution: on a server, its WebSocket progress
+    /// stream (`/ws`); if that cannot be opened, polling.
+    pub async fn follow(&self, id: i64) -> Follow {
+        let Self::Server { base, token, .. } = self else {
+            return Follow { stream: None };
+        };
+        let options = ClientOptions {
+            token: token.clone(),
+            ..ClientOptions::default()
+        };
+        let stream = match ProgressClient::connect(base, &options).await {
+            Ok(mut c) => c.subscribe(&[id]).await.ok().map(|()| c),
+            Err(e) => {
+                eprintln!("note: no progress stream ({e}); polling instead");
+                None
             }
-            Self::Server { .. } => tokio::time::sleep(interval).await,
+        };
+        Follow { stream }
+    }
+
+    /// The execution's next state, as a view for the display: in this
+    /// process after it changed (or `interval`); on a server the next
+    /// `execution.*` message of the stream, with a poll as a safety net
+    /// when the stream says nothing for [`STREAM_SILENCE`].
+    pub async fn next_update(
+        &self,
+        id: i64,
+        follow: &mut Follow,
+        interval: Duration,
+    ) -> Result<Value, Failure> {
+        match (self, follow.stream.as_mut()) {
+            (Self::Embedded { queue, .. }, _) => {
+                let _ = tokio::time::timeout(interval, queue.ended(id)).await;
+                self.status(id).await
+            }
+            (Self::Server { .. }, Some(stream)) => {
+                match tokio::time::timeout(STREAM_SILENCE, next_state(stream, id)).await {
+                    Ok(Some(view)) => Ok(view),
+                    Ok(None) => {
+                        follow.stream = None;
+                        self.status(id).await
+                    }
+                    Err(_) => self.status(id).await,
+                }
+            }
+            (Self::Server { .. }, None) => {
+                tokio::time::sleep(interval).await;
+                self.status(id).await
+            }
         }
     }
 
@@ -265,6 +308,45 @@ impl Backend {
             .await
             .map_err(|e| format!("unexpected answer from {base}: {e}"))
     }
+}
+
+/// How long the stream may say nothing about a running execution before
+/// the status is read over HTTP (the stream publishes at least once a
+/// second while it runs).
+const STREAM_SILENCE: Duration = Duration::from_secs(5);
+
+/// How an execution is followed.
+pub struct Follow {
+    stream: Option<ProgressClient>,
+}
+
+/// The next `execution.*` message about `id` as a view; `None` once the
+/// stream fails (the caller falls back to polling).
+async fn next_state(stream: &mut ProgressClient, id: i64) -> Option<Value> {
+    loop {
+        let m = stream.next().await.ok()?;
+        if m.execution != Some(id) {
+            continue;
+        }
+        if let Some(state) = m.state() {
+            return Some(view(&state));
+        }
+    }
+}
+
+/// A stream state in the shape of the execution view the display reads.
+fn view(s: &ExecutionState) -> Value {
+    let p = &s.progress;
+    json!({
+        "status": s.status,
+        "total": p.total,
+        "completed": p.completed,
+        "passed": p.passed,
+        "failed": p.failed,
+        "errors": p.errors,
+        "passRate": s.pass_rate,
+        "progress": p,
+    })
 }
 
 /// The server's `{"error": {...}}` as lines.

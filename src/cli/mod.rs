@@ -98,26 +98,28 @@ async fn drive(
         .ok_or("the server did not return an execution id")?;
     let live = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let mut display = display::Progress::new(live);
-    let status = loop {
-        let status = tokio::select! {
-            s = backend.status(id) => s?,
+    let mut follow = backend.follow(id).await;
+    let every = Duration::from_millis(if live { 150 } else { 500 });
+    let mut update = backend.status(id).await?;
+    loop {
+        display.update(&update);
+        if update["status"]
+            .as_str()
+            .is_some_and(|s| matches!(s, "completed" | "failed" | "cancelled"))
+        {
+            break;
+        }
+        update = tokio::select! {
+            u = backend.next_update(id, &mut follow, every) => u?,
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("\ninterrupted: cancelling execution {id}");
                 backend.cancel(id).await;
                 return Ok(EXIT_ERROR);
             }
         };
-        display.update(&status);
-        if status["status"]
-            .as_str()
-            .is_some_and(|s| matches!(s, "completed" | "failed" | "cancelled"))
-        {
-            break status;
-        }
-        backend
-            .wait(id, Duration::from_millis(if live { 150 } else { 500 }))
-            .await;
-    };
+    }
+    // The full view (with totals per prompt and provider) for the summary.
+    let status = backend.status(id).await?;
     display.finish(&status);
     for (path, format) in outputs {
         backend.export(id, *format, path).await?;

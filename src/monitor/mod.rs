@@ -181,6 +181,7 @@ impl Monitor {
             BottleneckSource::new("queue_wait", &[], m.queue.queue_wait.clone()),
             BottleneckSource::new("db_commit", &[], m.storage.writer_commit_duration.clone()),
             BottleneckSource::new("db", &["operation"], m.storage.query_duration.clone()),
+            BottleneckSource::new("websocket_delivery", &[], m.websocket.delivery.clone()),
         ];
         let ring = ring_size(config.interval);
         Self {

@@ -69,6 +69,14 @@ pub struct Reading {
     pub concurrency_limit: i64,
     /// Tests finished, any outcome.
     pub tests_finished: u64,
+    /// WebSocket progress connections open.
+    pub websocket_connections: i64,
+    /// WebSocket delivery latency (event created -> frame written).
+    pub websocket_delivery: HistogramReading,
+    /// Events delivered to WebSocket clients.
+    pub websocket_delivered: u64,
+    /// Events dropped for WebSocket clients that fell behind.
+    pub websocket_dropped: u64,
 }
 
 impl Reading {
@@ -78,8 +86,14 @@ impl Reading {
             http_latency: total_of(components, "http"),
             queue_length: m.queue.queue_length.get(),
             in_flight: m.queue.in_flight.get(),
+            websocket_connections: m.websocket.connections.get(),
+            websocket_dropped: m.websocket.dropped.get(),
+            websocket_delivered: m.websocket.messages.with_label_values(&["out"]).get(),
             ..Self::default()
         };
+        if let Some(h) = metrics_of(&m.websocket.delivery).first() {
+            r.websocket_delivery = HistogramReading::from_proto(h.get_histogram());
+        }
         for metric in metrics_of(&m.http.requests) {
             let n = metric.get_counter().get_value() as u64;
             r.http.whole += n;

@@ -52,6 +52,7 @@ pub const RULES: &[Rule] = &[
     cache_hit_ratio_low,
     slow_read_query,
     slow_responses,
+    websocket_clients_behind,
 ];
 
 /// Runs every rule.
@@ -253,6 +254,39 @@ fn slow_responses(e: &Evidence<'_>) -> Vec<Recommendation> {
     }]
 }
 
+/// WebSocket delivery p99 above which clients are advised about, seconds
+/// (the `PromptgaugeWebsocketDeliverySlow` warning level).
+pub const WEBSOCKET_DELIVERY_P99_WARNING: f64 = 0.1;
+
+fn websocket_clients_behind(e: &Evidence<'_>) -> Vec<Recommendation> {
+    let dropped = e
+        .recent
+        .get("websocket_dropped_per_second")
+        .copied()
+        .unwrap_or(0.0);
+    let p99 = e
+        .recent
+        .get("websocket_delivery_p99_seconds")
+        .copied()
+        .unwrap_or(0.0);
+    if dropped <= 0.0 && p99 < WEBSOCKET_DELIVERY_P99_WARNING {
+        return Vec::new();
+    }
+    vec![Recommendation {
+        rule: "websocket_clients_behind",
+        severity: "warning",
+        title: format!(
+            "WebSocket clients fall behind: {dropped:.1} events/s dropped, delivery p99 {:.0} ms",
+            p99 * 1000.0
+        ),
+        action: "Slow clients get resyncs instead of their backlog. Widen WS_BATCH_WINDOW so more events share a frame, raise WS_CLIENT_QUEUE for bursty clients, and have overview dashboards subscribe to the executions topic rather than to results.".to_owned(),
+        evidence: evidence(&[
+            ("websocket_dropped_per_second", dropped),
+            ("websocket_delivery_p99_seconds", p99),
+        ]),
+    }]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +307,21 @@ mod tests {
 
     fn rules(r: &[Recommendation]) -> Vec<&str> {
         r.iter().map(|r| r.rule).collect()
+    }
+
+    #[test]
+    fn the_websocket_advice_starts_where_the_prometheus_warning_does() {
+        let file = include_str!("../../alerts/promptgauge.alerts.yml");
+        let warning = file
+            .lines()
+            .find(|l| l.contains("job:promptgauge_websocket_delivery_seconds:p99_5m >="))
+            .and_then(|l| l.rsplit(">=").next())
+            .and_then(|c| c.trim().parse::<f64>().ok())
+            .expect("the warning rule");
+        assert_eq!(warning, WEBSOCKET_DELIVERY_P99_WARNING);
+        let r = run(&[("websocket_delivery_p99_seconds", warning)], &[]);
+        assert_eq!(rules(&r), ["websocket_clients_behind"]);
+        assert!(run(&[("websocket_delivery_p99_seconds", 0.05)], &[]).is_empty());
     }
 
     #[test]
@@ -309,6 +358,7 @@ mod tests {
                 ("cache_hit_ratio:rare", 0.0),
                 ("cache_lookups_per_second:rare", 0.01),
                 ("http_response_time_p95_seconds", 1.8),
+                ("websocket_dropped_per_second", 12.0),
             ],
             &[slow_db],
         );
@@ -319,7 +369,8 @@ mod tests {
                 "provider_rate_limited",
                 "cache_hit_ratio_low",
                 "slow_read_query",
-                "slow_responses"
+                "slow_responses",
+                "websocket_clients_behind"
             ]
         );
         assert_eq!(r[0].severity, "critical");

@@ -175,7 +175,9 @@ pub struct Inputs<'a> {
 /// `test_concurrency_limit`, `cache_hit_ratio:<cache>`,
 /// `cache_lookups_per_second:<cache>`, `provider_error_ratio:<provider>`,
 /// `provider_rate_limited_ratio:<provider>`,
-/// `provider_requests_per_second:<provider>`, `memory_growth_bytes_per_second`.
+/// `provider_requests_per_second:<provider>`, `memory_growth_bytes_per_second`,
+/// `websocket_connections`, `websocket_delivery_p99_seconds`,
+/// `websocket_events_per_second`, `websocket_dropped_per_second`.
 /// Interval values are absent when nothing happened in the interval.
 pub fn build(i: &Inputs<'_>) -> Sample {
     let mut v = BTreeMap::new();
@@ -212,6 +214,10 @@ pub fn build(i: &Inputs<'_>) -> Sample {
         "memory_growth_bytes_per_second".into(),
         i.leak.growth_bytes_per_sec,
     );
+    put(
+        "websocket_connections".into(),
+        i.now.websocket_connections as f64,
+    );
 
     let (Some(before), secs) = (i.before, i.elapsed_secs) else {
         return Sample {
@@ -240,6 +246,27 @@ pub fn build(i: &Inputs<'_>) -> Sample {
         put("http_requests_per_second".into(), requests as f64 / secs);
         let tests = i.now.tests_finished.saturating_sub(before.tests_finished);
         put("tests_completed_per_second".into(), tests as f64 / secs);
+        let delivered = i
+            .now
+            .websocket_delivered
+            .saturating_sub(before.websocket_delivered);
+        put(
+            "websocket_events_per_second".into(),
+            delivered as f64 / secs,
+        );
+        let dropped = i
+            .now
+            .websocket_dropped
+            .saturating_sub(before.websocket_dropped);
+        put("websocket_dropped_per_second".into(), dropped as f64 / secs);
+    }
+    if let Some(p99) = i
+        .now
+        .websocket_delivery
+        .since(&before.websocket_delivery)
+        .quantile(0.99)
+    {
+        put("websocket_delivery_p99_seconds".into(), p99);
     }
     if let Some((ratio, _)) = i.now.http.since(&before.http) {
         put("http_error_ratio".into(), ratio);

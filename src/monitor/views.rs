@@ -320,6 +320,19 @@ impl Monitor {
             ("testsCompletedPerSecond", get("tests_completed_per_second")),
             ("testQueueLength", get("test_queue_length")),
             ("testsInFlight", get("tests_in_flight")),
+            ("websocketConnections", get("websocket_connections")),
+            (
+                "websocketEventsPerSecond",
+                get("websocket_events_per_second"),
+            ),
+            (
+                "websocketDeliveryP99Seconds",
+                get("websocket_delivery_p99_seconds"),
+            ),
+            (
+                "websocketDroppedPerSecond",
+                get("websocket_dropped_per_second"),
+            ),
         ]);
         Overview {
             status: self.status(),

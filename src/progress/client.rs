@@ -12,11 +12,13 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{ExecutionState, PROTOCOL, PROTOCOL_DEFLATE, ResultSummary, TopicName};
 
+/// Read buffer of a client, bytes (larger frames are read in pieces).
+const READ_BUFFER: usize = 4096;
 /// Largest message a client accepts (inflated, too).
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
@@ -98,12 +100,19 @@ impl ServerMessage {
 /// A frame as received: its JSON text, and whether it came compressed.
 #[derive(Debug, Clone)]
 pub struct Received {
-    /// The message's JSON.
-    pub text: String,
+    /// The message's JSON (the frame's own buffer, not a copy).
+    text: Utf8Bytes,
     /// It came as a compressed binary frame.
     pub compressed: bool,
     /// Bytes on the wire (the frame's payload).
     pub wire_bytes: usize,
+}
+
+impl Received {
+    /// The message's JSON.
+    pub fn text(&self) -> &str {
+        self.text.as_str()
+    }
 }
 
 /// A connected client.
@@ -139,9 +148,13 @@ impl ProgressClient {
             "sec-websocket-protocol",
             HeaderValue::from_str(&protocols).map_err(|e| fail(e.to_string()))?,
         );
+        // tungstenite zero-fills the free space of its read buffer (up to
+        // this size) before every read; its 128 KiB default made each small
+        // frame cost a 128 KiB memset.
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE))
-            .max_frame_size(Some(MAX_MESSAGE));
+            .max_frame_size(Some(MAX_MESSAGE))
+            .read_buffer_size(READ_BUFFER);
         let stream = tcp(&request, options.receive_buffer)
             .await
             .map_err(|e| fail(e.to_string()))?;
@@ -208,7 +221,7 @@ impl ProgressClient {
     /// The next message, parsed.
     pub async fn next(&mut self) -> Result<ServerMessage, ClientError> {
         let r = self.next_frame().await?;
-        serde_json::from_str(&r.text)
+        serde_json::from_str(r.text())
             .map_err(|e| ClientError::Protocol(format!("bad message from the server: {e}")))
     }
 
@@ -248,7 +261,7 @@ impl ProgressClient {
                 WsMessage::Text(t) => {
                     return Ok(Received {
                         wire_bytes: t.len(),
-                        text: t.as_str().to_owned(),
+                        text: t,
                         compressed: false,
                     });
                 }
@@ -257,7 +270,7 @@ impl ProgressClient {
                         ClientError::Protocol(format!("cannot inflate a frame: {e}"))
                     })?;
                     return Ok(Received {
-                        text,
+                        text: text.into(),
                         compressed: true,
                         wire_bytes: b.len(),
                     });

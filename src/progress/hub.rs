@@ -22,7 +22,7 @@ use super::command::TopicName;
 use super::message::{Draft, Message};
 use super::outbox::{Pushed, Shared};
 use super::{CloseReason, ProgressConfig};
-use crate::events::{Event, Topic, now_us};
+use crate::events::{Event, Topic};
 use crate::metrics::WebsocketMetrics;
 
 /// A client that overflows again this soon after a resync is closed.
@@ -227,7 +227,10 @@ impl Hub {
         if !self.watched(id, TopicName::Executions) {
             return;
         }
+        // The newest progress supersedes one still held back, whether it
+        // goes now or at the window's end.
         let exec = self.executions.entry(id).or_default();
+        exec.pending_progress = None;
         if exec.progress.open_now(now, window) {
             self.send_progress(id, &e);
         } else {
@@ -394,255 +397,6 @@ impl Hub {
             Pushed::Full => self.overflow(client, true),
         }
     }
-
-    /// A client's queue is full: resync it, or close it if it was resynced
-    /// a moment ago (`counts` is false when the hub itself fell behind).
-    fn overflow(&mut self, client: u64, counts: bool) {
-        let now = Instant::now();
-        let Some(c) = self.clients.get_mut(&client) else {
-            return;
-        };
-        if counts && c.last_resync.is_some_and(|t| now < t + RESYNC_GRACE) {
-            let dropped = c.outbox.lock().clear();
-            self.metrics.dropped.inc_by(dropped);
-            c.outbox.close(CloseReason::Slow);
-            return;
-        }
-        if counts {
-            c.last_resync = Some(now);
-        }
-        let dropped = c.outbox.lock().clear();
-        self.metrics.dropped.inc_by(dropped);
-        self.metrics.resyncs.inc();
-        let data = self.resync_data(client, dropped);
-        let m = self.message(Draft {
-            kind: "resync",
-            execution: None,
-            at_us: now_us(),
-            events: 1,
-            id: None,
-            data: &data,
-        });
-        if let Some(c) = self.clients.get(&client) {
-            c.outbox.lock().force(m);
-            c.outbox.wake();
-        }
-    }
-
-    /// `{"dropped":N,"executions":[{"type","execution","data"}...]}`: the
-    /// current state of everything the client watches.
-    fn resync_data(&self, client: u64, dropped: u64) -> String {
-        let Some(c) = self.clients.get(&client) else {
-            return String::new();
-        };
-        let all = c.topics[TopicName::Executions.index()];
-        let mut ids: Vec<i64> = if all {
-            self.executions
-                .iter()
-                .filter(|(_, e)| !e.ended)
-                .map(|(id, _)| *id)
-                .chain(c.executions.iter().copied())
-                .collect()
-        } else {
-            c.executions.iter().copied().collect()
-        };
-        ids.sort_unstable();
-        ids.dedup();
-        let states: Vec<String> = ids
-            .iter()
-            .filter_map(|id| {
-                let s = self.executions.get(id)?.latest.as_ref()?;
-                Some(format!(
-                    r#"{{"type":"{}","execution":{id},"data":{}}}"#,
-                    s.kind, s.data
-                ))
-            })
-            .collect();
-        format!(
-            r#"{{"dropped":{dropped},"executions":[{}]}}"#,
-            states.join(",")
-        )
-    }
-
-    /// The hub missed events: every client gets the current state instead.
-    fn lagged(&mut self, missed: u64) {
-        tracing::warn!(
-            missed,
-            "progress hub fell behind the event bus; resyncing clients"
-        );
-        let ids: Vec<u64> = self.clients.keys().copied().collect();
-        for c in ids {
-            self.overflow(c, false);
-        }
-    }
-
-    // ---- commands -----------------------------------------------------
-
-    pub(crate) fn command(&mut self, c: Command) {
-        match c {
-            Command::Open { client, outbox } => {
-                self.clients.insert(
-                    client,
-                    Client {
-                        outbox,
-                        executions: HashSet::new(),
-                        topics: [false; 4],
-                        last_resync: None,
-                    },
-                );
-            }
-            Command::Close { client } => self.remove(client),
-            Command::Subscribe {
-                client,
-                request,
-                executions,
-                topics,
-            } => self.subscribe(client, request, executions, topics),
-            Command::Unsubscribe {
-                client,
-                request,
-                executions,
-                topics,
-            } => self.unsubscribe(client, request, &executions, &topics),
-            Command::Reply {
-                client,
-                request,
-                kind,
-                data,
-            } => self.reply(client, request.as_deref(), kind, &data),
-        }
-    }
-
-    fn remove(&mut self, client: u64) {
-        let Some(c) = self.clients.remove(&client) else {
-            return;
-        };
-        for id in c.executions {
-            if let Some(w) = self.watchers.get_mut(&id) {
-                w.retain(|x| *x != client);
-                if w.is_empty() {
-                    self.watchers.remove(&id);
-                }
-            }
-        }
-        for t in &mut self.topics {
-            t.remove(&client);
-        }
-    }
-
-    fn reply(&mut self, client: u64, request: Option<&str>, kind: &'static str, data: &str) {
-        let m = self.message(Draft {
-            kind,
-            execution: None,
-            at_us: now_us(),
-            events: 1,
-            id: request,
-            data,
-        });
-        if let Some(c) = self.clients.get(&client) {
-            // Replies are few and small; they are never refused.
-            c.outbox.lock().force(m);
-            c.outbox.wake();
-        }
-    }
-
-    fn subscribe(
-        &mut self,
-        client: u64,
-        request: Option<String>,
-        executions: Vec<(i64, Option<State>)>,
-        topics: Vec<TopicName>,
-    ) {
-        let Some(c) = self.clients.get_mut(&client) else {
-            return;
-        };
-        let mut fresh = Vec::new();
-        for (id, stored) in executions {
-            if c.executions.insert(id) {
-                self.watchers.entry(id).or_default().push(client);
-            }
-            fresh.push((id, stored));
-        }
-        let mut running_now = Vec::new();
-        for t in topics {
-            if !c.topics[t.index()] {
-                c.topics[t.index()] = true;
-                self.topics[t.index()].insert(client);
-                if t == TopicName::Executions {
-                    running_now.extend(
-                        self.executions
-                            .iter()
-                            .filter(|(id, e)| !e.ended && !c.executions.contains(id))
-                            .map(|(id, _)| (*id, None)),
-                    );
-                }
-            }
-        }
-        let data = self.subscriptions(client);
-        self.reply(client, request.as_deref(), "subscribed", &data);
-        // Then the state of each, from the cache or from storage.
-        for (id, stored) in fresh.into_iter().chain(running_now) {
-            let state = self
-                .executions
-                .get(&id)
-                .and_then(|e| e.latest.clone())
-                .or(stored);
-            if let Some(s) = state {
-                let m = self.message(Draft {
-                    kind: s.kind,
-                    execution: Some(id),
-                    at_us: s.at_us,
-                    events: 1,
-                    id: None,
-                    data: &s.data,
-                });
-                self.push(client, &m);
-            }
-        }
-    }
-
-    fn unsubscribe(
-        &mut self,
-        client: u64,
-        request: Option<String>,
-        executions: &[i64],
-        topics: &[TopicName],
-    ) {
-        let Some(c) = self.clients.get_mut(&client) else {
-            return;
-        };
-        for id in executions {
-            if c.executions.remove(id) {
-                if let Some(w) = self.watchers.get_mut(id) {
-                    w.retain(|x| *x != client);
-                    if w.is_empty() {
-                        self.watchers.remove(id);
-                    }
-                }
-            }
-        }
-        for t in topics {
-            c.topics[t.index()] = false;
-            self.topics[t.index()].remove(&client);
-        }
-        let data = self.subscriptions(client);
-        self.reply(client, request.as_deref(), "unsubscribed", &data);
-    }
-
-    /// `{"executions":[..],"topics":[..]}`: what the client watches now.
-    fn subscriptions(&self, client: u64) -> String {
-        let Some(c) = self.clients.get(&client) else {
-            return "{}".to_owned();
-        };
-        let mut ids: Vec<i64> = c.executions.iter().copied().collect();
-        ids.sort_unstable();
-        let topics: Vec<&str> = TopicName::ALL
-            .iter()
-            .filter(|t| c.topics[t.index()])
-            .map(|t| t.as_str())
-            .collect();
-        serde_json::json!({"executions": ids, "topics": topics}).to_string()
-    }
 }
 
 /// Joins JSON arrays' items into one array.
@@ -666,6 +420,9 @@ fn merge_arrays<'a>(arrays: impl Iterator<Item = &'a str>) -> String {
     out.push(']');
     out
 }
+
+mod commands;
+mod resync;
 
 #[cfg(test)]
 mod tests;

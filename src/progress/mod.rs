@@ -39,7 +39,7 @@ use tokio_util::task::TaskTracker;
 pub use command::TopicName;
 pub use connection::Connection;
 pub use message::{COMPRESSION_THRESHOLD, Frame, inflate};
-pub use outbox::{Batch, Outbox};
+pub use outbox::{Batch, Next, Outbox};
 pub use state::{ExecutionState, Progress, ResultSummary};
 
 use crate::events::EventBus;
@@ -245,11 +245,6 @@ impl ProgressHub {
         self.inner.tracker.track_future(task)
     }
 
-    /// Cancelled when the service shuts down.
-    pub fn shutdown_token(&self) -> &CancellationToken {
-        &self.inner.token
-    }
-
     async fn send(&self, c: hub::Command) {
         // Fails only once the hub stopped (shutdown): nothing to tell then.
         let _ = self.inner.commands.send(c).await;
@@ -263,12 +258,6 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// Cancelled when the service shuts down (the connection then closes
-    /// with 1001).
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.hub.inner.token.clone()
-    }
-
     /// Registers the client with the hub; `compress` when it negotiated
     /// [`PROTOCOL_DEFLATE`].
     pub async fn open(self, compress: bool) -> (Connection, Outbox) {
@@ -280,11 +269,12 @@ impl Admission {
             outbox: shared.clone(),
         })
         .await;
-        let outbox = Outbox {
-            shared: shared.clone(),
-            compress,
-            metrics: hub.inner.metrics.clone(),
-        };
+        // The hub closes every client it knows when the service stops; one
+        // opening just then may not have reached it.
+        if hub.inner.token.is_cancelled() {
+            shared.close(CloseReason::Shutdown);
+        }
+        let outbox = Outbox::new(shared.clone(), compress, &hub.inner.metrics);
         (Connection::new(hub, id, shared, self), outbox)
     }
 }

@@ -7,11 +7,10 @@
 //! hub decides: clear the queue and send a resync, or close the client.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use super::CloseReason;
 use super::message::{Frame, Message};
@@ -36,7 +35,7 @@ pub(crate) struct Queue {
     messages: VecDeque<Arc<Message>>,
     bytes: usize,
     /// Absolute position of the unread progress message per execution.
-    progress_at: HashMap<i64, u64>,
+    progress_at: HashMap<i64, u64, foldhash::fast::RandomState>,
     /// Messages taken so far (the absolute position of the front).
     taken: u64,
 }
@@ -106,7 +105,8 @@ impl Queue {
 pub(crate) struct Shared {
     pub(crate) queue: Mutex<Queue>,
     notify: Notify,
-    close: CancellationToken,
+    /// Set once the connection must close (the reason is beside it).
+    closing: AtomicBool,
     reason: Mutex<Option<CloseReason>>,
     /// Frames received from the client so far.
     seen: AtomicU64,
@@ -117,7 +117,7 @@ impl Shared {
         Arc::new(Self {
             queue: Mutex::new(Queue::default()),
             notify: Notify::new(),
-            close: CancellationToken::new(),
+            closing: AtomicBool::new(false),
             reason: Mutex::new(None),
             seen: AtomicU64::new(0),
         })
@@ -132,25 +132,29 @@ impl Shared {
         self.notify.notify_one();
     }
 
-    /// Asks the connection to close; the first reason given wins.
+    /// Asks the connection to close; the first reason given wins. The
+    /// writer learns it from its next wake-up, like a message.
     pub(crate) fn close(&self, reason: CloseReason) {
         let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
         if r.is_none() {
             *r = Some(reason);
         }
-        self.close.cancel();
+        self.closing.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    fn close_reason(&self) -> Option<CloseReason> {
+        if !self.closing.load(Ordering::Acquire) {
+            return None;
+        }
+        let r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        Some(r.clone().unwrap_or(CloseReason::Client))
     }
 
     /// The close reason, once a close was asked for.
     #[cfg(test)]
     pub(crate) fn closed_with(&self) -> Option<CloseReason> {
-        self.close.is_cancelled().then(|| {
-            self.reason
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-                .unwrap_or(CloseReason::Client)
-        })
+        self.close_reason()
     }
 
     /// Notes a frame from the client (any frame proves it is alive).
@@ -163,24 +167,69 @@ impl Shared {
 pub struct Outbox {
     pub(crate) shared: Arc<Shared>,
     pub(crate) compress: bool,
-    pub(crate) metrics: WebsocketMetrics,
+    metrics: Handles,
 }
 
-/// Messages taken from the queue and their frames, ready to write.
+/// The metric handles a writer updates per frame, looked up once.
+struct Handles {
+    delivery: prometheus::Histogram,
+    frames: prometheus::IntCounter,
+    events: prometheus::IntCounter,
+    plain_bytes: prometheus::IntCounter,
+    deflated_bytes: prometheus::IntCounter,
+    compression_input: prometheus::IntCounter,
+}
+
+/// What the writer gets next.
+pub enum Next {
+    /// Messages to write, in one flush.
+    Batch(Batch),
+    /// The connection must close.
+    Close(CloseReason),
+}
+
+/// Messages taken from the queue, ready to write.
 pub struct Batch {
     messages: Vec<Arc<Message>>,
+    compress: bool,
+}
+
+impl Batch {
     /// The frames, one per message, in order.
-    pub frames: Vec<Frame>,
+    pub fn frames(&self) -> impl Iterator<Item = Frame> + '_ {
+        self.messages.iter().map(|m| m.frame(self.compress))
+    }
 }
 
 impl Outbox {
-    /// Waits for messages, then takes every one waiting.
-    pub async fn next(&self) -> Batch {
+    pub(crate) fn new(shared: Arc<Shared>, compress: bool, m: &WebsocketMetrics) -> Self {
+        Self {
+            shared,
+            compress,
+            metrics: Handles {
+                delivery: m.delivery.clone(),
+                frames: m.frames.clone(),
+                events: m.messages.with_label_values(&["out"]),
+                plain_bytes: m.bytes.with_label_values(&["false"]),
+                deflated_bytes: m.bytes.with_label_values(&["true"]),
+                compression_input: m.compression_input.clone(),
+            },
+        }
+    }
+
+    /// Waits for messages, then takes every one waiting; or says the
+    /// connection must close. Cancel-safe: nothing is taken until it returns.
+    pub async fn next(&self) -> Next {
         loop {
+            if let Some(r) = self.shared.close_reason() {
+                return Next::Close(r);
+            }
             let messages = self.shared.lock().take();
             if !messages.is_empty() {
-                let frames = messages.iter().map(|m| m.frame(self.compress)).collect();
-                return Batch { messages, frames };
+                return Next::Batch(Batch {
+                    messages,
+                    compress: self.compress,
+                });
             }
             self.shared.notify.notified().await;
         }
@@ -191,36 +240,20 @@ impl Outbox {
         let m = &self.metrics;
         let now = crate::events::now_us();
         let mut events = 0;
-        for (msg, frame) in batch.messages.iter().zip(&batch.frames) {
+        for (msg, frame) in batch.messages.iter().zip(batch.frames()) {
             events += u64::from(msg.events);
             m.delivery
                 .observe((now - msg.at_us).max(0) as f64 / 1_000_000.0);
             match frame {
-                Frame::Text(b) => m.bytes.with_label_values(&["false"]).inc_by(b.len() as u64),
+                Frame::Text(b) => m.plain_bytes.inc_by(b.len() as u64),
                 Frame::Deflated(b) => {
-                    m.bytes.with_label_values(&["true"]).inc_by(b.len() as u64);
+                    m.deflated_bytes.inc_by(b.len() as u64);
                     m.compression_input.inc_by(msg.text.len() as u64);
                 }
             }
         }
-        m.frames.inc_by(batch.frames.len() as u64);
-        m.messages.with_label_values(&["out"]).inc_by(events);
-    }
-
-    /// Resolves when the connection must close, with the reason.
-    pub async fn closing(&self) -> CloseReason {
-        self.shared.close.cancelled().await;
-        self.reason()
-    }
-
-    /// Why it closes (`Client` if nobody said).
-    pub fn reason(&self) -> CloseReason {
-        self.shared
-            .reason
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .unwrap_or(CloseReason::Client)
+        m.frames.inc_by(batch.messages.len() as u64);
+        m.events.inc_by(events);
     }
 
     /// Asks the connection to close.

@@ -14,12 +14,14 @@ use crate::progress::{ExecutionState, ResultSummary};
 use crate::storage::NewTestResult;
 
 /// How often running executions' progress is published when no result
-/// arrives (so a stalled run still says why it waits).
+/// arrives (so a stalled run still says why it waits). Runs whose results
+/// keep coming are left alone: ticking them all at once would send a
+/// burst of one event per run to every client each second.
 const TICK: Duration = Duration::from_secs(1);
 
 /// `execution.started` with the run's first state.
 pub(super) fn started(events: &EventBus, run: &Run) {
-    if let Some(p) = run.progress_if_changed(true) {
+    if let Some(p) = run.progress_if_changed(true, Duration::ZERO) {
         let state = ExecutionState::running(p);
         events.publish(Event::new(
             "execution.started",
@@ -29,12 +31,13 @@ pub(super) fn started(events: &EventBus, run: &Run) {
     }
 }
 
-/// `execution.progress`, if anything changed since the last one.
-pub(super) fn progress(events: &EventBus, run: &Run) {
+/// `execution.progress`, if anything changed since the last one (and,
+/// from the ticker, only if that one is older than a tick).
+pub(super) fn progress(events: &EventBus, run: &Run, quiet_for: Duration) {
     if !events.has_listeners() {
         return;
     }
-    if let Some(p) = run.progress_if_changed(false) {
+    if let Some(p) = run.progress_if_changed(false, quiet_for) {
         let state = ExecutionState::running(p);
         events.publish(Event::new(
             "execution.progress",
@@ -133,7 +136,7 @@ pub(super) async fn ticker(shared: Arc<Shared>, token: CancellationToken) {
                     .cloned()
                     .collect();
                 for run in runs {
-                    progress(&shared.events, &run);
+                    progress(&shared.events, &run, TICK);
                 }
             }
         }

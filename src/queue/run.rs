@@ -60,10 +60,14 @@ pub(super) struct Run {
     pub(super) done_before: u64,
     pub(super) total: u64,
     pub(super) began: Instant,
-    /// What the last progress event said (completed, running, waiting),
-    /// so the ticker only publishes changes.
-    published: Mutex<Option<(u64, u64, Option<String>)>>,
+    /// What the last progress event said (completed, running, waiting)
+    /// and when, so only changes are published and the ticker only speaks
+    /// for a run that went quiet.
+    published: Mutex<Option<(ProgressKey, Instant)>>,
 }
+
+/// What decides whether progress changed.
+type ProgressKey = (u64, u64, Option<String>);
 
 /// An execution's size and what was stored of it before this process
 /// started it (a resumed execution).
@@ -199,15 +203,20 @@ impl Run {
         lanes.min(self.max_concurrency) as u64
     }
 
-    /// Its progress, if it changed since the last published one (or `force`).
-    pub(super) fn progress_if_changed(&self, force: bool) -> Option<Progress> {
+    /// Its progress, if it changed since the last published one (always
+    /// with `force`), and only if that one is older than `quiet_for`.
+    pub(super) fn progress_if_changed(&self, force: bool, quiet_for: Duration) -> Option<Progress> {
         let p = self.progress();
         let key = (p.completed, p.running, p.waiting.clone());
         let mut last = self.published.lock().unwrap_or_else(|e| e.into_inner());
-        if !force && last.as_ref() == Some(&key) {
-            return None;
+        if !force {
+            if let Some((k, at)) = last.as_ref() {
+                if *k == key || at.elapsed() < quiet_for {
+                    return None;
+                }
+            }
         }
-        *last = Some(key);
+        *last = Some((key, Instant::now()));
         Some(p)
     }
 }

@@ -146,7 +146,7 @@ async fn settle(shared: &Shared, batch: Option<Stored>) {
             .filter(|(_, o)| Arc::ptr_eq(&o.run, run))
             .map(|(row, o)| (row, o.provider_idx));
         publish::results(&shared.events, run, mine);
-        publish::progress(&shared.events, run);
+        publish::progress(&shared.events, run, std::time::Duration::ZERO);
     }
     for run in done {
         shared.finish(&run).await;

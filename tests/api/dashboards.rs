@@ -160,6 +160,13 @@ fn threshold_colours_equal_the_alert_thresholds() {
             "job:promptgauge_provider_request_errors:ratio_rate5m",
             provider,
         ),
+        (
+            "job:promptgauge_websocket_delivery_seconds:p99_5m",
+            (
+                rule_constant("PromptgaugeWebsocketDeliverySlow", "warning"),
+                rule_constant("PromptgaugeWebsocketDeliverySlow", "critical"),
+            ),
+        ),
     ];
     let mut checked = 0;
     for (name, d) in dashboards() {
@@ -183,7 +190,7 @@ fn threshold_colours_equal_the_alert_thresholds() {
             }
         }
     }
-    assert!(checked >= 7, "panels with alert thresholds: {checked}");
+    assert!(checked >= 8, "panels with alert thresholds: {checked}");
     // The rules themselves use the monitor's levels (unit test in
     // src/monitor/signals.rs), so colours, alerts and monitor agree.
     assert!(!rules().is_empty());

@@ -73,8 +73,23 @@ async fn get(client: &reqwest::Client, url: &str, query: &[(&str, &str)]) -> Val
 }
 
 /// Traffic through every subsystem that exists: passing, failing, erroring
-/// and rate-limited tests, cache hits, HTTP errors.
+/// and rate-limited tests, cache hits, HTTP errors, and a WebSocket client
+/// (one asking for compression) watching the results.
 async fn traffic(app: &TestApp) {
+    use promptgauge::progress::TopicName;
+    use promptgauge::progress::client::{ClientOptions, ProgressClient};
+    let options = ClientOptions {
+        compress: true,
+        ..ClientOptions::default()
+    };
+    let mut watcher = ProgressClient::connect(&app.url(""), &options)
+        .await
+        .expect("progress stream");
+    watcher
+        .subscribe_topics(&[TopicName::Executions, TopicName::Results])
+        .await
+        .unwrap();
+    let reader = tokio::spawn(async move { while watcher.next_frame().await.is_ok() {} });
     let suite = json!({
         "description": "live traffic",
         "prompts": ["Say {{word}}"],
@@ -94,6 +109,7 @@ async fn traffic(app: &TestApp) {
     app.get("/api/no-such-route").await;
     app.get("/api/executions?limit=5").await;
     app.get("/api/performance/overview").await;
+    reader.abort();
 }
 
 #[tokio::test]

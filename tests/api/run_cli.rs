@@ -211,3 +211,46 @@ async fn runs_against_a_server_store_there_and_exit_the_same_way() {
     assert_eq!(app.get_json("/api/executions").await["total"], 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_server_run_follows_the_progress_stream_instead_of_polling() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("slow.yaml");
+    // 40 tests at 100 ms, two at a time: about two seconds.
+    let tests: String = (0..40).map(|i| format!("  - vars: {{i: {i}}}\n")).collect();
+    std::fs::write(
+        &suite,
+        format!("prompts: ['say {{{{i}}}}']\nproviders: [{{id: 'mock:slow', config: {{latencyMs: 100}}}}]\ntests:\n{tests}"),
+    )
+    .unwrap();
+    let out = run(
+        vec![
+            suite.display().to_string(),
+            "--server".into(),
+            format!("http://{}", app.addr),
+            "-j".into(),
+            "2".into(),
+        ],
+        &dir.path().join("unused.db"),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("40 passed"),
+        "{}",
+        text(&out.stdout)
+    );
+    let metrics = app.metrics_text().await;
+    assert_eq!(
+        crate::helpers::sample(&metrics, "promptgauge_websocket_connections_total"),
+        Some(1.0)
+    );
+    let polls = crate::helpers::sample(
+        &metrics,
+        r#"promptgauge_http_requests_total{method="GET",route="/api/executions/{id}",status="200"}"#,
+    )
+    .expect("status reads counted");
+    // The first view and the final one; polling every 500 ms would be 5+.
+    assert!((2.0..=3.0).contains(&polls), "{polls} status reads");
+}

@@ -511,19 +511,19 @@ async fn large_messages_come_compressed_to_clients_that_ask_and_the_counters_sho
             .await
             .unwrap()
             .unwrap();
-        let m: ServerMessage = serde_json::from_str(&r.text).unwrap();
+        let m: ServerMessage = serde_json::from_str(r.text()).unwrap();
         results += m.results().len();
         if r.compressed {
             compressed += 1;
             assert!(
-                r.wire_bytes * 3 < r.text.len(),
+                r.wire_bytes * 3 < r.text().len(),
                 "{} -> {}",
-                r.text.len(),
+                r.text().len(),
                 r.wire_bytes
             );
         } else {
             small_text += 1;
-            assert!(r.text.len() < 1024, "a large frame came uncompressed");
+            assert!(r.text().len() < 1024, "a large frame came uncompressed");
         }
     }
     assert!(
@@ -549,7 +549,7 @@ async fn large_messages_come_compressed_to_clients_that_ask_and_the_counters_sho
             .unwrap()
             .unwrap();
         assert!(!r.compressed);
-        plain_results += serde_json::from_str::<ServerMessage>(&r.text)
+        plain_results += serde_json::from_str::<ServerMessage>(r.text())
             .unwrap()
             .results()
             .len();
@@ -628,4 +628,84 @@ async fn the_token_is_required_by_header_or_query_and_the_connection_limit_answe
     assert!(res.status().is_client_error(), "{}", res.status());
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "websocket_upgrade_required");
+}
+
+#[tokio::test]
+async fn shutting_down_closes_every_connection_with_1001() {
+    let app = spawn_app().await;
+    let mut c = client(&app).await;
+    assert_eq!(ask(&mut c, r#"{"op":"ping"}"#).await.kind, "pong");
+    let reader = tokio::spawn(async move {
+        loop {
+            match tokio::time::timeout(WAIT, c.next())
+                .await
+                .expect("closed in time")
+            {
+                Ok(_) => {}
+                Err(e) => return e,
+            }
+        }
+    });
+    app.stop().await;
+    let closed = reader.await.unwrap();
+    assert!(
+        matches!(
+            closed,
+            ClientError::Closed {
+                code: Some(1001),
+                ..
+            }
+        ),
+        "{closed:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_monitor_tracks_connections_delivery_latency_and_drops() {
+    let app = spawn_app_with(crate::monitor::fast_monitor).await;
+    let mut c = client(&app).await;
+    c.subscribe_topics(&[TopicName::Results, TopicName::Executions])
+        .await
+        .unwrap();
+    let id = app
+        .submit(json!({"suite": suite(100, 5), "maxConcurrency": 4}))
+        .await;
+    until_end(&mut c, id).await;
+    let p99 = eventually("a delivery p99 sample", || async {
+        let res = app
+            .get("/api/performance/metrics/websocket_delivery_p99_seconds?window=5m")
+            .await;
+        if res.status() != 200 {
+            return Err(res.status().to_string());
+        }
+        let body: Value = res.json().await.unwrap();
+        body["max"].as_f64().ok_or_else(|| body.to_string())
+    })
+    .await;
+    assert!(p99 > 0.0 && p99 <= 0.25, "{p99}");
+    let overview = app.get_json("/api/performance/overview").await;
+    let t = &overview["throughput"];
+    assert_eq!(t["websocketConnections"], 1.0, "{t}");
+    assert!(t.get("websocketDroppedPerSecond").is_some(), "{t}");
+    let tracked = app.get_json("/api/performance/metrics").await;
+    let names: Vec<&str> = tracked["metrics"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|m| m["name"].as_str()).collect())
+        .unwrap_or_default();
+    for name in [
+        "websocket_connections",
+        "websocket_events_per_second",
+        "websocket_dropped_per_second",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let bottlenecks = app.get_json("/api/performance/bottlenecks?window=5m").await;
+    assert!(
+        bottlenecks["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["component"] == "websocket_delivery"),
+        "{bottlenecks}"
+    );
 }

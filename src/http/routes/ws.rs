@@ -1,7 +1,7 @@
 //! `GET /ws`: the WebSocket progress stream. The handler admits the
 //! connection (or answers 503) and upgrades; the pump then moves frames
 //! between the socket and the progress service's [`Connection`] (commands
-//! in) and [`Outbox`] (messages out), and sends pings. Batching,
+//! in) and [`Outbox`] (messages out), and sends pings, in one task. Batching,
 //! coalescing and limits live in `progress`, not here.
 
 use std::time::Duration;
@@ -10,17 +10,18 @@ use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use tokio::time::Instant;
 
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::progress::{
-    Admission, CloseReason, Connection, Frame, MAX_FRAME_BYTES, Outbox, PROTOCOL, PROTOCOL_DEFLATE,
-    ProgressConfig, WRITE_TIMEOUT,
+    Admission, Batch, CloseReason, Connection, Frame, MAX_FRAME_BYTES, Next, Outbox, PROTOCOL,
+    PROTOCOL_DEFLATE, ProgressConfig, WRITE_TIMEOUT,
 };
 
+/// Read buffer per connection, bytes.
+const READ_BUFFER: usize = 4096;
 /// How long the close frame may take to leave.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -34,7 +35,12 @@ pub(in crate::http) async fn connect(
     let upgrade = upgrade
         .protocols([PROTOCOL_DEFLATE, PROTOCOL])
         .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES);
+        .max_frame_size(MAX_FRAME_BYTES)
+        // Clients send small commands. tungstenite allocates this buffer
+        // per connection and zero-fills its free space before each read:
+        // the 128 KiB default cost 1.3 GB for 10,000 clients and a memset
+        // per read (BENCHMARKS.md).
+        .read_buffer_size(READ_BUFFER);
     let compress = upgrade
         .selected_protocol()
         .is_some_and(|p| p == PROTOCOL_DEFLATE);
@@ -45,100 +51,97 @@ pub(in crate::http) async fn connect(
     }))
 }
 
-/// Runs one connection until it closes, for whatever reason.
-async fn pump(socket: WebSocket, admission: Admission, compress: bool, config: ProgressConfig) {
-    let shutdown = admission.shutdown_token();
+/// Runs one connection until it closes, for whatever reason. One task
+/// does both directions: it writes what the outbox yields (all of it in
+/// one flush), reads commands, and pings. A close comes through the
+/// outbox too (the hub closes every client when the service stops).
+async fn pump(mut socket: WebSocket, admission: Admission, compress: bool, config: ProgressConfig) {
     let (mut conn, outbox) = admission.open(compress).await;
-    let (mut tx, mut rx) = socket.split();
-    let reason = tokio::select! {
-        r = write(&mut tx, &outbox, &config) => r,
-        r = read(&mut rx, &mut conn) => r,
-        r = outbox.closing() => r,
-        () = shutdown.cancelled() => CloseReason::Shutdown,
+    // One timer: the next ping, or the deadline of the one sent, with how
+    // many frames the client had sent when it went out.
+    let timer = tokio::time::sleep(config.ping_interval);
+    tokio::pin!(timer);
+    let mut waiting: Option<(Instant, u64)> = None;
+    let reason = loop {
+        tokio::select! {
+            biased;
+            next = outbox.next() => match next {
+                Next::Close(r) => break r,
+                Next::Batch(batch) => {
+                    if let Err(r) = write(&mut socket, &outbox, &batch).await {
+                        break r;
+                    }
+                }
+            },
+            frame = socket.recv() => {
+                if let Err(r) = read(frame, &mut conn).await {
+                    break r;
+                }
+            }
+            () = &mut timer => {
+                let now = Instant::now();
+                match waiting.take() {
+                    Some((_, seen)) if outbox.frames_seen() == seen => break CloseReason::Heartbeat,
+                    Some((sent, _)) => timer.as_mut().reset(sent + config.ping_interval),
+                    None => {
+                        waiting = Some((now, outbox.frames_seen()));
+                        timer.as_mut().reset(now + config.pong_timeout);
+                        let ping = socket.send(Message::Ping(Default::default()));
+                        if !matches!(tokio::time::timeout(WRITE_TIMEOUT, ping).await, Ok(Ok(()))) {
+                            break CloseReason::Slow;
+                        }
+                    }
+                }
+            }
+        }
     };
     if reason != CloseReason::Client {
         let frame = CloseFrame {
             code: reason.code(),
             reason: Utf8Bytes::from_static(reason.text()),
         };
-        let _ = tokio::time::timeout(CLOSE_GRACE, tx.send(Message::Close(Some(frame)))).await;
+        let _ = tokio::time::timeout(CLOSE_GRACE, socket.send(Message::Close(Some(frame)))).await;
     }
     conn.finish(&reason).await;
 }
 
-/// Writes every batch the outbox yields in one flush, and pings.
-async fn write(
-    tx: &mut SplitSink<WebSocket, Message>,
-    outbox: &Outbox,
-    config: &ProgressConfig,
-) -> CloseReason {
-    let start = Instant::now() + config.ping_interval;
-    let mut ping = tokio::time::interval_at(start, config.ping_interval);
-    // A ping waiting for any frame back: when it was sent, and how many
-    // frames the client had sent by then.
-    let mut waiting: Option<(Instant, u64)> = None;
-    loop {
-        let deadline = waiting.map(|(at, _)| at + config.pong_timeout);
-        tokio::select! {
-            batch = outbox.next() => {
-                for f in &batch.frames {
-                    let m = match f {
-                        Frame::Text(b) => match Utf8Bytes::try_from(b.clone()) {
-                            Ok(t) => Message::Text(t),
-                            Err(_) => continue,
-                        },
-                        Frame::Deflated(b) => Message::Binary(b.clone()),
-                    };
-                    if tx.feed(m).await.is_err() {
-                        return CloseReason::Client;
-                    }
-                }
-                match tokio::time::timeout(WRITE_TIMEOUT, tx.flush()).await {
-                    Ok(Ok(())) => outbox.sent(&batch),
-                    Ok(Err(_)) => return CloseReason::Client,
-                    Err(_) => return CloseReason::Slow,
-                }
-            }
-            _ = ping.tick() => {
-                if waiting.is_none() {
-                    waiting = Some((Instant::now(), outbox.frames_seen()));
-                    let sent = tokio::time::timeout(WRITE_TIMEOUT, tx.send(Message::Ping(Default::default()))).await;
-                    if !matches!(sent, Ok(Ok(()))) {
-                        return CloseReason::Slow;
-                    }
-                }
-            }
-            () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                if waiting.is_some_and(|(_, seen)| outbox.frames_seen() == seen) {
-                    return CloseReason::Heartbeat;
-                }
-                waiting = None;
-            }
+/// Writes a batch in one flush.
+async fn write(socket: &mut WebSocket, outbox: &Outbox, batch: &Batch) -> Result<(), CloseReason> {
+    for f in batch.frames() {
+        let m = match f {
+            Frame::Text(b) => match Utf8Bytes::try_from(b) {
+                Ok(t) => Message::Text(t),
+                Err(_) => continue,
+            },
+            Frame::Deflated(b) => Message::Binary(b),
+        };
+        socket.feed(m).await.map_err(|_| CloseReason::Client)?;
+    }
+    match tokio::time::timeout(WRITE_TIMEOUT, socket.flush()).await {
+        Ok(Ok(())) => {
+            outbox.sent(batch);
+            Ok(())
         }
-        if waiting.is_some_and(|(_, seen)| outbox.frames_seen() > seen) {
-            waiting = None;
-        }
+        Ok(Err(_)) => Err(CloseReason::Client),
+        Err(_) => Err(CloseReason::Slow),
     }
 }
 
-/// Reads the client's frames and hands them to the connection.
-async fn read(rx: &mut SplitStream<WebSocket>, conn: &mut Connection) -> CloseReason {
-    while let Some(frame) = rx.next().await {
-        let handled = match frame {
-            Ok(Message::Text(t)) => conn.text(t.as_str()).await,
-            Ok(Message::Binary(b)) => conn.binary(b.len()).await,
-            Ok(Message::Ping(_) | Message::Pong(_)) => {
-                conn.seen();
-                Ok(())
-            }
-            Ok(Message::Close(_)) => return CloseReason::Client,
-            Err(e) => return read_error(e),
-        };
-        if let Err(reason) = handled {
-            return reason;
+/// Hands one frame from the client to the connection.
+async fn read(
+    frame: Option<Result<Message, axum::Error>>,
+    conn: &mut Connection,
+) -> Result<(), CloseReason> {
+    match frame {
+        Some(Ok(Message::Text(t))) => conn.text(t.as_str()).await,
+        Some(Ok(Message::Binary(b))) => conn.binary(b.len()).await,
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+            conn.seen();
+            Ok(())
         }
+        Some(Ok(Message::Close(_))) | None => Err(CloseReason::Client),
+        Some(Err(e)) => Err(read_error(e)),
     }
-    CloseReason::Client
 }
 
 /// A frame over the socket's limit cannot be skipped: the connection

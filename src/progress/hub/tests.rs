@@ -116,8 +116,18 @@ async fn a_quiet_execution_goes_at_once_and_a_busy_one_once_per_window() {
     );
     assert_eq!(msgs[1].1["completed"], 4, "the latest progress wins");
 
+    // An event arriving as the window closes goes at once and supersedes
+    // the one held back, which never follows it.
+    let t3 = t0 + WINDOW * 2 - Duration::from_millis(1);
+    hub.event(progress(7, 5), t3);
+    hub.event(progress(7, 6), t0 + WINDOW * 2 + Duration::from_millis(1));
+    hub.flush_due(t0 + WINDOW * 3);
+    let msgs = drain(&c);
+    assert_eq!(kinds(&msgs), ["execution.progress"]);
+    assert_eq!(msgs[0].1["completed"], 6);
+
     // The end flushes what waits first, then says it ended.
-    let t2 = t0 + WINDOW + Duration::from_millis(5);
+    let t2 = t0 + WINDOW * 3 + Duration::from_millis(5);
     hub.event(results(7, &[5]), t2);
     hub.event(
         Event::new(
