@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::analytics::{AnalyticsConfig, AnalyticsEngine};
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::health::Health;
@@ -108,7 +109,17 @@ impl App {
                 max_concurrent_tests: config.max_concurrent_tests,
             },
         );
+        storage.set_minute_retention(config.rollup_minute_retention);
+        let analytics = AnalyticsEngine::new(
+            storage.clone(),
+            &metrics,
+            AnalyticsConfig {
+                cache_ttl: config.cache_ttl,
+                slow_query: config.analytics_slow_query,
+            },
+        );
         let state = AppState {
+            analytics,
             metrics,
             health: Health::new(storage.clone()),
             queue,
@@ -184,6 +195,7 @@ impl App {
             demo,
         } = self;
         tracker.spawn(refresh_statistics(storage.clone(), token.clone()));
+        tracker.spawn(state.analytics.clone().compact(token.clone()));
         let queue = state.queue.clone();
         let recovering = queue.clone();
         let (recovered, recovery_done) = tokio::sync::oneshot::channel::<()>();

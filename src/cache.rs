@@ -15,6 +15,24 @@ use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
 
 use crate::metrics::CacheMetrics;
 
+/// What a cache did so far.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CacheStats {
+    /// The cache (the `cache` label).
+    pub name: String,
+    /// Lookups that found a fresh entry.
+    pub hits: u64,
+    /// Lookups that did not.
+    pub misses: u64,
+    /// hits / lookups (0 before any).
+    pub hit_rate: f64,
+    /// Entries held.
+    pub entries: usize,
+    /// Default time to live.
+    pub ttl_seconds: f64,
+}
+
 /// A value with its expiry instant.
 #[derive(Clone)]
 struct Entry<V> {
@@ -42,6 +60,7 @@ type Inner<K, V> = Cache<K, Entry<V>, UnitWeighter, DefaultHashBuilder, CountEvi
 #[derive(Clone)]
 pub struct TtlCache<K, V> {
     inner: Arc<Inner<K, V>>,
+    name: Arc<str>,
     ttl: Duration,
     hits: IntCounter,
     misses: IntCounter,
@@ -68,6 +87,7 @@ where
         );
         Self {
             inner: Arc::new(inner),
+            name: name.into(),
             ttl,
             hits: metrics.lookups.with_label_values(&[name, "hit"]),
             misses: metrics.lookups.with_label_values(&[name, "miss"]),
@@ -113,6 +133,19 @@ where
     where
         F: Future<Output = Result<V, E>>,
     {
+        self.get_or_try_insert_with_ttl(key, self.ttl, load).await
+    }
+
+    /// [`TtlCache::get_or_try_insert_with`] with its own time to live.
+    pub async fn get_or_try_insert_with_ttl<E, F>(
+        &self,
+        key: &K,
+        ttl: Duration,
+        load: F,
+    ) -> Result<V, E>
+    where
+        F: Future<Output = Result<V, E>>,
+    {
         if let Some(v) = self.get(key) {
             return Ok(v);
         }
@@ -121,14 +154,14 @@ where
             Ok(entry) if entry.expires_at > Instant::now() => Ok(entry.value),
             Ok(_) => {
                 let value = load.await?;
-                self.insert(key.clone(), value.clone());
+                self.insert_with_ttl(key.clone(), value.clone(), ttl);
                 Ok(value)
             }
             Err(guard) => {
                 let value = load.await?;
                 let entry = Entry {
                     value: value.clone(),
-                    expires_at: Instant::now() + self.ttl,
+                    expires_at: Instant::now() + ttl,
                 };
                 // Fails only if the entry was replaced meanwhile; ours is as good.
                 let _ = guard.insert(entry);
@@ -157,6 +190,23 @@ where
     /// The default time to live.
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    /// Its name, lookups, hits and entries so far.
+    pub fn stats(&self) -> CacheStats {
+        let (hits, misses) = (self.hits.get(), self.misses.get());
+        CacheStats {
+            name: self.name.to_string(),
+            hits,
+            misses,
+            hit_rate: if hits + misses > 0 {
+                hits as f64 / (hits + misses) as f64
+            } else {
+                0.0
+            },
+            entries: self.inner.len(),
+            ttl_seconds: self.ttl.as_secs_f64(),
+        }
     }
 
     /// Looks up without counting; removes the entry if it expired.

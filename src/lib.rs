@@ -16,6 +16,8 @@
 //!   per-client queues, coalescing, batching, resyncs, limits.
 //! - [`monitor`] samples host and registry, evaluates thresholds, raises
 //!   alerts, finds leaks and bottlenecks, and recommends.
+//! - [`analytics`] answers pass rate, latency, tokens and cost questions
+//!   from the rollups, with caches per kind.
 //! - [`cache`] is the `TtlCache` every cache is built from.
 //! - [`storage`] is the only place with SQL: a writer thread with group
 //!   commit, a read pool, embedded migrations.
@@ -31,6 +33,7 @@
 
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+pub mod analytics;
 pub mod app;
 pub mod assertions;
 pub mod bench;

@@ -29,6 +29,21 @@ enum Command {
     Run(RunCommand),
     /// Run the load scenarios and print their figures; exit 1 if a target is missed.
     Bench(BenchCommand),
+    /// Analytics upkeep: `rebuild` recomputes every rollup from the raw results.
+    Analytics(AnalyticsCommand),
+}
+
+/// `promptgauge analytics` arguments.
+#[derive(Args)]
+struct AnalyticsCommand {
+    #[command(subcommand)]
+    action: AnalyticsAction,
+}
+
+#[derive(Subcommand)]
+enum AnalyticsAction {
+    /// Recompute the minute and hour rollups from the stored results, in one transaction.
+    Rebuild,
 }
 
 /// `promptgauge bench` arguments.
@@ -156,6 +171,9 @@ fn main() -> ExitCode {
         Command::Migrate => migrate(&config),
         Command::Run(args) => return run(args, &config),
         Command::Bench(args) => return bench(args),
+        Command::Analytics(args) => match args.action {
+            AnalyticsAction::Rebuild => rebuild_rollups(&config),
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -307,6 +325,32 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
         }
     }
     Ok(all.iter().all(|f| f.met) && fan_out.iter().all(|f| f.met))
+}
+
+fn rebuild_rollups(config: &Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let metrics = promptgauge::metrics::Metrics::new()?;
+        let storage = storage::Storage::open_with_busy_timeout(
+            &config.database_path,
+            config.db_busy_timeout,
+            metrics.storage.clone(),
+        )?;
+        storage.set_minute_retention(config.rollup_minute_retention);
+        let started = std::time::Instant::now();
+        let rows = storage.rebuild_rollups().await;
+        storage.close().await;
+        println!(
+            "{}: {} rollup rows rebuilt from the stored results in {:.2} s",
+            config.database_path.display(),
+            rows?,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
 }
 
 fn migrate(config: &Config) -> anyhow::Result<()> {

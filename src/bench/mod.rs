@@ -5,6 +5,7 @@
 
 pub mod bare_ws;
 pub mod fixtures;
+pub mod history;
 mod process;
 pub mod queue;
 pub mod websocket;

@@ -53,6 +53,10 @@ pub struct Config {
     pub api_token: Option<ApiToken>,
     /// The WebSocket progress stream (`WS_*`).
     pub progress: ProgressConfig,
+    /// How long minute rollups are kept (`ROLLUP_MINUTE_RETENTION`, hours).
+    pub rollup_minute_retention: Duration,
+    /// Analytics queries slower than this are recorded (`ANALYTICS_SLOW_QUERY_MS`).
+    pub analytics_slow_query: Duration,
     /// `tracing` filter directives (`RUST_LOG`).
     pub log_filter: String,
 }
@@ -121,6 +125,8 @@ impl Default for Config {
             cost_budget_usd_per_hour: None,
             api_token: None,
             progress: ProgressConfig::default(),
+            rollup_minute_retention: crate::storage::ROLLUP_MINUTE_RETENTION,
+            analytics_slow_query: Duration::from_millis(50),
             log_filter: "info".to_owned(),
         }
     }
@@ -227,6 +233,16 @@ impl Config {
             None => None,
         };
         let progress = progress_config(&lookup, d.progress)?;
+        let rollup_minute_retention = match lookup("ROLLUP_MINUTE_RETENTION")? {
+            Some(v) => {
+                Duration::from_secs(3600 * parse_int("ROLLUP_MINUTE_RETENTION", &v, 2, 24 * 366)?)
+            }
+            None => d.rollup_minute_retention,
+        };
+        let analytics_slow_query = match lookup("ANALYTICS_SLOW_QUERY_MS")? {
+            Some(v) => Duration::from_millis(parse_int("ANALYTICS_SLOW_QUERY_MS", &v, 1, 600_000)?),
+            None => d.analytics_slow_query,
+        };
         let log_filter = match lookup("RUST_LOG")? {
             Some(v) => {
                 EnvFilter::try_new(&v).map_err(|e| {
@@ -251,6 +267,8 @@ impl Config {
             cost_budget_usd_per_hour,
             api_token,
             progress,
+            rollup_minute_retention,
+            analytics_slow_query,
             log_filter,
         })
     }

@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::analytics::AnalyticsError;
 use crate::monitor::MonitorError;
 use crate::progress::ProgressError;
 use crate::queue::QueueError;
@@ -93,6 +94,12 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
+    /// The same error answered as 400 (bad parameters of read-only queries).
+    pub fn into_bad_request(mut self) -> Self {
+        self.status = StatusCode::BAD_REQUEST;
+        self
+    }
+
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -153,6 +160,15 @@ impl From<MonitorError> for ApiError {
         match e {
             MonitorError::UnknownMetric { .. } => Self::not_found(e.to_string()),
             MonitorError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<AnalyticsError> for ApiError {
+    fn from(e: AnalyticsError) -> Self {
+        match e {
+            AnalyticsError::ExecutionNotFound(_) => Self::not_found(e.to_string()),
+            AnalyticsError::Storage(s) => s.into(),
         }
     }
 }

@@ -53,6 +53,46 @@ pub fn router(state: AppState) -> Router {
         .add(&["GET"], WS, get(routes::ws::connect))
         .add(
             &["GET"],
+            "/api/analytics/realtime",
+            get(routes::analytics::realtime),
+        )
+        .add(
+            &["GET"],
+            "/api/analytics/historical",
+            get(routes::analytics::historical),
+        )
+        .add(
+            &["GET"],
+            "/api/analytics/trends",
+            get(routes::analytics::trends),
+        )
+        .add(
+            &["GET"],
+            "/api/analytics/models",
+            get(routes::analytics::models),
+        )
+        .add(
+            &["GET"],
+            "/api/analytics/cost",
+            get(routes::analytics::cost),
+        )
+        .add(
+            &["GET"],
+            "/api/analytics/executions/{id}",
+            get(routes::analytics::execution),
+        )
+        .add(
+            &["GET"],
+            "/api/analytics/cache-stats",
+            get(routes::analytics::cache_stats),
+        )
+        .add(
+            &["GET"],
+            "/api/analytics/slow-queries",
+            get(routes::analytics::slow_queries),
+        )
+        .add(
+            &["GET"],
             "/api/performance/overview",
             get(routes::performance::overview),
         )

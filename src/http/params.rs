@@ -118,6 +118,52 @@ impl Query {
         }
     }
 
+    /// A point in time: unix milliseconds or RFC 3339 (`2026-12-01`,
+    /// `2026-12-01T10:00:00Z`).
+    pub(super) fn time(&mut self, key: &str) -> Option<i64> {
+        let raw = self.params.remove(key)?;
+        let parsed = match raw.trim().parse::<i64>() {
+            Ok(ms) if ms >= 0 => Some(ms),
+            Ok(_) => None,
+            Err(_) => crate::export::time::parse_rfc3339(&raw),
+        };
+        if parsed.is_none() {
+            self.problems.push(Problem::new(
+                key,
+                format!("expected unix milliseconds or an RFC 3339 time such as 2026-12-01T00:00:00Z, got {}", quoted(&raw)),
+            ));
+        }
+        parsed
+    }
+
+    /// A short free-text value (a provider id, a model), 1-200 characters.
+    pub(super) fn text(&mut self, key: &str) -> Option<String> {
+        let raw = self.params.remove(key)?;
+        if raw.is_empty() || raw.chars().count() > 200 || raw.chars().any(char::is_control) {
+            self.problems.push(Problem::new(
+                key,
+                "expected 1 to 200 characters without control characters",
+            ));
+            return None;
+        }
+        Some(raw)
+    }
+
+    /// An integer from `min` to `max`.
+    pub(super) fn integer(&mut self, key: &str, min: i64, max: i64) -> Option<i64> {
+        self.int(key, min, max)
+    }
+
+    /// Notes a problem found by the caller.
+    pub(super) fn problem(&mut self, key: &str, message: impl Into<String>) {
+        self.problems.push(Problem::new(key, message));
+    }
+
+    /// [`Query::finish`], answering 400 instead of 422.
+    pub(super) fn finish_bad_request(self) -> Result<(), ApiError> {
+        self.finish().map_err(ApiError::into_bad_request)
+    }
+
     /// Refuses unknown parameters and any problem found so far.
     pub(super) fn finish(mut self) -> Result<(), ApiError> {
         let mut unknown: Vec<String> = self.params.into_keys().collect();
@@ -131,6 +177,16 @@ impl Query {
         } else {
             Err(ApiError::invalid("invalid_query", self.problems))
         }
+    }
+}
+
+/// Client input quoted for a message: cut at 64 characters.
+fn quoted(raw: &str) -> String {
+    let cut: String = raw.chars().take(64).collect();
+    if cut.len() < raw.len() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
     }
 }
 

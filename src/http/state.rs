@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::analytics::AnalyticsEngine;
 use crate::config::ApiToken;
 use crate::events::EventBus;
 use crate::health::Health;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub events: EventBus,
     /// The WebSocket progress stream.
     pub progress: ProgressHub,
+    /// Analytics queries.
+    pub analytics: AnalyticsEngine,
     /// When set, the bearer token every protected route requires.
     pub api_token: Option<Arc<ApiToken>>,
 }

@@ -6,6 +6,7 @@
 //! API and the alert rules agree. This module must not know about HTTP
 //! frameworks or SQL.
 
+mod analytics;
 mod cache;
 mod http;
 mod monitor;
@@ -14,6 +15,7 @@ mod queue;
 mod storage;
 mod websocket;
 
+pub use analytics::{ANALYTICS_BUCKETS, ANALYTICS_QUERIES, AnalyticsMetrics};
 pub use cache::CacheMetrics;
 pub use http::HttpMetrics;
 pub use monitor::MonitorMetrics;
@@ -57,6 +59,8 @@ pub struct Metrics {
     pub monitor: MonitorMetrics,
     /// The WebSocket progress stream.
     pub websocket: WebsocketMetrics,
+    /// Analytics queries.
+    pub analytics: AnalyticsMetrics,
 }
 
 impl Metrics {
@@ -88,6 +92,7 @@ impl Metrics {
             queue: QueueMetrics::new(&registry)?,
             monitor: MonitorMetrics::new(&registry)?,
             websocket: WebsocketMetrics::new(&registry)?,
+            analytics: AnalyticsMetrics::new(&registry)?,
             registry,
         })
     }

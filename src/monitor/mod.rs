@@ -182,6 +182,11 @@ impl Monitor {
             BottleneckSource::new("db_commit", &[], m.storage.writer_commit_duration.clone()),
             BottleneckSource::new("db", &["operation"], m.storage.query_duration.clone()),
             BottleneckSource::new("websocket_delivery", &[], m.websocket.delivery.clone()),
+            BottleneckSource::new(
+                "analytics",
+                &["query", "source"],
+                m.analytics.duration.clone(),
+            ),
         ];
         let ring = ring_size(config.interval);
         Self {

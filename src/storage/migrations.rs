@@ -10,17 +10,34 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::StorageError;
 
-/// One numbered SQL file from `migrations/`.
+/// One numbered SQL file from `migrations/`, and what must run in Rust
+/// right after it (in the same transaction).
 struct Migration {
     name: &'static str,
     sql: &'static str,
+    then: Option<fn(&Connection) -> rusqlite::Result<()>>,
 }
 
 /// In order; version N is `MIGRATIONS[N - 1]`. Append only.
-const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_initial",
-    sql: include_str!("../../migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_initial",
+        sql: include_str!("../../migrations/0001_initial.sql"),
+        then: None,
+    },
+    Migration {
+        name: "0002_rollups",
+        sql: include_str!("../../migrations/0002_rollups.sql"),
+        then: Some(backfill_rollups),
+    },
+];
+
+/// Rollups for the results a database already holds (minute rows for the
+/// default retention; the hour tier in full).
+fn backfill_rollups(conn: &Connection) -> rusqlite::Result<()> {
+    let since = super::now_ms() - super::ROLLUP_MINUTE_RETENTION.as_millis() as i64;
+    super::rollup::rebuild(conn, since).map(|_| ())
+}
 
 /// The schema version this binary writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -67,11 +84,14 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<MigrationRep
     }
     let mut applied = Vec::new();
     for m in &MIGRATIONS[from as usize..] {
-        tx.execute_batch(m.sql)
-            .map_err(|e| StorageError::Migration {
-                name: m.name,
-                message: e.to_string(),
-            })?;
+        let failed = |e: rusqlite::Error| StorageError::Migration {
+            name: m.name,
+            message: e.to_string(),
+        };
+        tx.execute_batch(m.sql).map_err(failed)?;
+        if let Some(then) = m.then {
+            then(&tx).map_err(failed)?;
+        }
         applied.push(m.name);
     }
     if !applied.is_empty() {

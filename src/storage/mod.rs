@@ -9,6 +9,7 @@
 //!
 //! `Storage` is a cheap clone; [`Storage::close`] flushes and joins the writer.
 
+mod analytics;
 mod checkpointer;
 mod connection;
 mod error;
@@ -16,11 +17,13 @@ mod migrations;
 mod monitor;
 mod queries;
 mod readers;
+pub mod rollup;
 mod runs;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 pub use error::StorageError;
@@ -33,6 +36,7 @@ pub fn sqlite_memory_peak() -> i64 {
 }
 
 pub use migrations::{MigrationReport, SCHEMA_VERSION, schema_fingerprint};
+pub use queries::analytics::{RollupFilter, RollupRow, TestRow};
 pub use queries::executions::{
     ExecutionRecord, ExecutionStatus, JobSpec, NewExecution, PendingJob, Priority,
 };
@@ -69,6 +73,9 @@ mod op {
     pub(super) const ALERT_READ: &str = "alert_read";
     pub(super) const MONITOR_SAMPLES_WRITE: &str = "monitor_samples_write";
     pub(super) const MONITOR_SAMPLES_READ: &str = "monitor_samples_read";
+    pub(super) const ROLLUP_READ: &str = "rollup_read";
+    pub(super) const ROLLUP_WRITE: &str = "rollup_write";
+    pub(super) const RAW_READ: &str = "analytics_raw_read";
     /// Every operation, so their series exist (at zero) from the start.
     pub(super) const ALL: &[&str] = &[
         INSERT_RESULTS,
@@ -92,6 +99,9 @@ mod op {
         ALERT_READ,
         MONITOR_SAMPLES_WRITE,
         MONITOR_SAMPLES_READ,
+        ROLLUP_READ,
+        ROLLUP_WRITE,
+        RAW_READ,
     ];
 }
 
@@ -105,7 +115,14 @@ struct Inner {
     path: PathBuf,
     writer: Writer,
     readers: Readers,
+    /// How long minute rollups are kept, ms.
+    minute_retention_ms: AtomicI64,
+    /// Whether inserts maintain rollups (off only in the writer benchmark's baseline).
+    rollups: AtomicBool,
 }
+
+/// How long minute rollups are kept by default (`ROLLUP_MINUTE_RETENTION`).
+pub const ROLLUP_MINUTE_RETENTION: Duration = Duration::from_secs(48 * 3600);
 
 impl Storage {
     /// Opens (creating if needed) and migrates the database at `path`, runs
@@ -153,6 +170,8 @@ impl Storage {
                 path: path.to_owned(),
                 writer,
                 readers,
+                minute_retention_ms: AtomicI64::new(ROLLUP_MINUTE_RETENTION.as_millis() as i64),
+                rollups: AtomicBool::new(true),
             }),
         })
     }
@@ -177,10 +196,15 @@ impl Storage {
         &self,
         rows: Arc<Vec<NewTestResult>>,
     ) -> Result<usize, StorageError> {
+        let rollups = self.inner.rollups.load(Ordering::Relaxed).then(|| {
+            rollup::Rollups::since(
+                now_ms() - self.inner.minute_retention_ms.load(Ordering::Relaxed),
+            )
+        });
         self.inner
             .writer
             .call(op::INSERT_RESULTS, move |c| {
-                queries::results::insert(c, &rows)
+                queries::results::insert(c, &rows, rollups.clone())
             })
             .await
     }

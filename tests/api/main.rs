@@ -2,6 +2,7 @@
 //! driven over HTTP (and, where a test needs it, the real binary).
 
 mod alertmanager;
+mod analytics;
 mod auth;
 mod compat;
 mod config;

@@ -45,7 +45,7 @@ fn migrate_creates_the_schema_on_a_fresh_file_and_prints_the_version() {
         "executions",
         "jobs",
         "test_results",
-        "result_rollups",
+        "rollups",
         "provider_cache",
         "optimization_suggestions",
         "reports",
@@ -187,4 +187,70 @@ fn another_applications_sqlite_database_is_refused() {
         )
         .unwrap();
     assert_eq!(tables, 1);
+}
+
+#[tokio::test]
+async fn a_version_1_database_gets_its_rollups_backfilled_by_migration_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v1.db");
+    // A database as version 1 left it, with results and no rollups.
+    {
+        let conn = open_db(&db);
+        conn.execute_batch(include_str!("../../migrations/0001_initial.sql"))
+            .unwrap();
+        conn.execute_batch("PRAGMA user_version = 1; PRAGMA application_id = 0x50474155;")
+            .unwrap();
+        let now = promptgauge::storage::now_ms();
+        conn.execute(
+            "INSERT INTO executions (id, config, created_at) VALUES (1, '{}', ?1)",
+            [now],
+        )
+        .unwrap();
+        for (i, r) in results(1, 1, 300).iter().enumerate() {
+            conn.execute(
+                "INSERT INTO test_results (id, execution_id, prompt_idx, test_idx, provider, model,
+                     passed, score, failure_reason, execution_time_ms, input_tokens, output_tokens,
+                     cost_usd, created_at) VALUES (?1, 1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                rusqlite::params![
+                    r.id, r.test_idx, r.provider, r.model, r.passed, r.score, r.failure_reason,
+                    r.execution_time_ms, r.input_tokens, r.output_tokens, r.cost_usd,
+                    // Over the last five hours: both tiers get rows.
+                    now - (i as i64) * 60_000,
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let out = migrate(&db);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("applied 0002_rollups"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = open_db(&db);
+    let sums = |res: i64| -> (i64, i64, i64) {
+        conn.query_row(
+            "SELECT sum(count), sum(passed), sum(latency_sum_ms) FROM rollups WHERE resolution_s = ?1",
+            [res],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    let raw: (i64, i64, i64) = conn
+        .query_row(
+            "SELECT count(*), sum(passed), sum(execution_time_ms) FROM test_results",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(sums(3600), raw, "the hour tier holds every result");
+    assert_eq!(sums(60), raw, "all within the minute retention");
+    let old: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'result_rollups'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(old, 0);
 }

@@ -1,6 +1,7 @@
 //! Handlers, one file per resource. Each extracts, calls one service
 //! method and maps its error; nothing else.
 
+pub(super) mod analytics;
 pub(super) mod executions;
 pub(super) mod health;
 pub(super) mod metrics;

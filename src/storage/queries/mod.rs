@@ -1,6 +1,7 @@
 //! SQL, grouped by table. Each function takes a connection and is run either
 //! by the writer (inside its transaction) or by the read pool.
 
+pub(super) mod analytics;
 pub(super) mod executions;
 pub(super) mod maintenance;
 pub(super) mod meta;

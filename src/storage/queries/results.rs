@@ -1,5 +1,6 @@
 //! The `test_results` table.
 
+use crate::storage::rollup::{ResultFacts, Rollups};
 use rusqlite::{Connection, Statement, params};
 use serde::{Deserialize, Serialize};
 
@@ -62,29 +63,53 @@ const INSERT: &str = "INSERT OR IGNORE INTO test_results (
         cached, output, error, grading, created_at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
+/// An execution's new (passed, failed, errors, cost).
+type Totals = (i64, i64, i64, f64);
+
 /// Inserts rows, skipping ids already stored, and adds the new ones to
-/// their executions' totals in the same transaction. Returns how many were new.
+/// their executions' totals and to the rollups (`rollups`: `None` keeps
+/// them out, for the writer benchmark's baseline) in the same transaction.
+/// Returns how many were new.
 pub(in crate::storage) fn insert(
     conn: &Connection,
     rows: &[NewTestResult],
+    mut rollups: Option<Rollups>,
 ) -> rusqlite::Result<usize> {
     let mut stmt = conn.prepare_cached(INSERT)?;
+    let mut suite_of =
+        conn.prepare_cached("SELECT coalesce(suite_id, 0) FROM executions WHERE id = ?1")?;
     let mut inserted = 0;
-    // (execution, passed, failed, errors, cost); executions per batch are few.
-    let mut totals: Vec<(i64, (i64, i64, i64, f64))> = Vec::new();
+    // Executions per batch are few.
+    let mut totals: Vec<(i64, i64, Totals)> = Vec::new();
     for r in rows {
         bind(&mut stmt, r)?;
         if stmt.raw_execute()? == 0 {
             continue; // already stored: a job re-run after a crash
         }
         inserted += 1;
-        let t = match totals.iter_mut().find(|(e, _)| *e == r.execution_id) {
-            Some((_, t)) => t,
+        let i = match totals.iter().position(|(e, ..)| *e == r.execution_id) {
+            Some(i) => i,
             None => {
-                totals.push((r.execution_id, (0, 0, 0, 0.0)));
-                &mut totals.last_mut().expect("just pushed").1
+                let suite = suite_of.query_row([r.execution_id], |row| row.get(0))?;
+                totals.push((r.execution_id, suite, (0, 0, 0, 0.0)));
+                totals.len() - 1
             }
         };
+        let (_, suite_id, t) = &mut totals[i];
+        if let Some(rollups) = rollups.as_mut() {
+            rollups.observe(&ResultFacts {
+                created_at: r.created_at,
+                suite_id: *suite_id,
+                provider: &r.provider,
+                model: &r.model,
+                passed: r.passed,
+                failure_reason: r.failure_reason,
+                latency_ms: r.execution_time_ms,
+                input_tokens: r.input_tokens,
+                output_tokens: r.output_tokens,
+                cost_usd: r.cost_usd,
+            });
+        }
         match (r.passed, r.failure_reason) {
             (true, _) => t.0 += 1,
             (false, 2) => t.2 += 1,
@@ -92,8 +117,11 @@ pub(in crate::storage) fn insert(
         }
         t.3 += r.cost_usd;
     }
-    for (execution, t) in totals {
+    for (execution, _, t) in totals {
         super::executions::add_counts(conn, execution, t)?;
+    }
+    if let Some(rollups) = rollups.filter(|r| !r.is_empty()) {
+        rollups.apply(conn)?;
     }
     Ok(inserted)
 }
