@@ -234,7 +234,7 @@ async fn every_answer_equals_the_truth_over_raw_rows() {
     );
     let body = get(
         &w.app,
-        &format!("/api/analytics/historical?window=30d&provider=anthropic:claude-3-haiku"),
+        "/api/analytics/historical?window=30d&provider=anthropic:claude-3-haiku",
     )
     .await;
     let (f, t2) = (body["from"].as_i64().unwrap(), body["to"].as_i64().unwrap());
