@@ -15,6 +15,9 @@ use quick_cache::{DefaultHashBuilder, Lifecycle, UnitWeighter};
 
 use crate::metrics::CacheMetrics;
 
+/// Where a cache reads the time.
+pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
 /// What a cache did so far.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -60,6 +63,7 @@ type Inner<K, V> = Cache<K, Entry<V>, UnitWeighter, DefaultHashBuilder, CountEvi
 #[derive(Clone)]
 pub struct TtlCache<K, V> {
     inner: Arc<Inner<K, V>>,
+    clock: Clock,
     name: Arc<str>,
     ttl: Duration,
     hits: IntCounter,
@@ -76,6 +80,18 @@ where
     /// A cache called `name` (the `cache` label) holding at most about
     /// `capacity` entries, each for `ttl`.
     pub fn new(name: &str, capacity: usize, ttl: Duration, metrics: &CacheMetrics) -> Self {
+        Self::with_clock(name, capacity, ttl, metrics, Arc::new(Instant::now))
+    }
+
+    /// [`TtlCache::new`] reading time from `clock` (a simulation runs hours
+    /// of refreshes against real TTLs in a moment).
+    pub fn with_clock(
+        name: &str,
+        capacity: usize,
+        ttl: Duration,
+        metrics: &CacheMetrics,
+        clock: Clock,
+    ) -> Self {
         let capacity = capacity.max(1);
         let lifecycle = CountEvictions(metrics.evictions.with_label_values(&[name, "capacity"]));
         let inner = Cache::with(
@@ -87,6 +103,7 @@ where
         );
         Self {
             inner: Arc::new(inner),
+            clock,
             name: name.into(),
             ttl,
             hits: metrics.lookups.with_label_values(&[name, "hit"]),
@@ -98,7 +115,7 @@ where
 
     /// The entry for `key` if present and not expired; counts a hit or a miss.
     pub fn get(&self, key: &K) -> Option<V> {
-        let found = self.lookup(key, Instant::now());
+        let found = self.lookup(key, (self.clock)());
         match found {
             Some(_) => self.hits.inc(),
             None => self.misses.inc(),
@@ -113,7 +130,7 @@ where
 
     /// Stores `value` for `ttl` instead of the cache's default.
     pub fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) {
-        let expires_at = Instant::now() + ttl;
+        let expires_at = (self.clock)() + ttl;
         self.inner.insert(key, Entry { value, expires_at });
         self.entries.set(self.inner.len() as i64);
     }
@@ -123,7 +140,7 @@ where
         let removed = self.inner.remove(key);
         self.entries.set(self.inner.len() as i64);
         removed
-            .filter(|(_, e)| e.expires_at > Instant::now())
+            .filter(|(_, e)| e.expires_at > (self.clock)())
             .map(|(_, e)| e.value)
     }
 
@@ -146,22 +163,33 @@ where
     where
         F: Future<Output = Result<V, E>>,
     {
+        self.get_or_try_insert_with_expiry(key, async { load.await.map(|v| (v, ttl)) })
+            .await
+    }
+
+    /// [`TtlCache::get_or_try_insert_with`] where `load` also says how long
+    /// its value lives (it may depend on the value: a running execution's
+    /// figures expire sooner than a finished one's).
+    pub async fn get_or_try_insert_with_expiry<E, F>(&self, key: &K, load: F) -> Result<V, E>
+    where
+        F: Future<Output = Result<(V, Duration), E>>,
+    {
         if let Some(v) = self.get(key) {
             return Ok(v);
         }
         match self.inner.get_value_or_guard_async(key).await {
             // Another caller loaded it while we waited for the guard.
-            Ok(entry) if entry.expires_at > Instant::now() => Ok(entry.value),
+            Ok(entry) if entry.expires_at > (self.clock)() => Ok(entry.value),
             Ok(_) => {
-                let value = load.await?;
+                let (value, ttl) = load.await?;
                 self.insert_with_ttl(key.clone(), value.clone(), ttl);
                 Ok(value)
             }
             Err(guard) => {
-                let value = load.await?;
+                let (value, ttl) = load.await?;
                 let entry = Entry {
                     value: value.clone(),
-                    expires_at: Instant::now() + ttl,
+                    expires_at: (self.clock)() + ttl,
                 };
                 // Fails only if the entry was replaced meanwhile; ours is as good.
                 let _ = guard.insert(entry);

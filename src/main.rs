@@ -51,7 +51,7 @@ enum AnalyticsAction {
 struct BenchCommand {
     /// Scenarios to run (default: the queue ones): queue-1k, queue-10k,
     /// queue-100k-memory; ws-1k, ws-10k (WebSocket fan-out against a server
-    /// in a child process).
+    /// in a child process); analytics (queries over 1M results).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
     /// Where scenario databases and the cached 1M-result database live.
@@ -274,7 +274,19 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
     };
     let mut all = Vec::new();
     let mut fan_out = Vec::new();
+    let mut analytics_met = true;
     for name in &names {
+        if name == "analytics" {
+            eprintln!("running {name} ...");
+            let figures = bench::analytics::run(&args.data_dir).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&figures)?);
+            } else {
+                print!("{}", bench::analytics::table(&figures));
+            }
+            analytics_met &= figures.met();
+            continue;
+        }
         // Fan-out scenarios start their own server process and are the
         // client side themselves.
         if let Some(s) = bench::websocket::scenario(name) {
@@ -291,6 +303,7 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
                 .iter()
                 .map(|s| s.name)
                 .chain(bench::websocket::WS_SCENARIOS.iter().map(|s| s.name))
+                .chain(["analytics"])
                 .collect();
             format!("unknown scenario {name:?}; known: {}", known.join(", "))
         })?;
@@ -324,7 +337,7 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
             print!("{}", bench::websocket::table(&fan_out));
         }
     }
-    Ok(all.iter().all(|f| f.met) && fan_out.iter().all(|f| f.met))
+    Ok(all.iter().all(|f| f.met) && fan_out.iter().all(|f| f.met) && analytics_met)
 }
 
 fn rebuild_rollups(config: &Config) -> anyhow::Result<()> {

@@ -1,7 +1,6 @@
 //! One execution: its summary with exact percentiles, per provider/model,
 //! a page of its tests, and its slowest and most failing tests.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -10,7 +9,7 @@ use super::figures::Figures;
 use super::queries::ModelFigures;
 use super::{AnalyticsEngine, AnalyticsError, Answer};
 use crate::storage::rollup::RollupSums;
-use crate::storage::{ExecutionRecord, TestRow};
+use crate::storage::{ExecutionRecord, ExecutionResults, TestRow};
 
 /// How many slowest and most failing tests are listed.
 const TOP: usize = 10;
@@ -81,18 +80,19 @@ impl AnalyticsEngine {
         limit: usize,
         offset: usize,
     ) -> Result<Answer<ExecutionAnalytics>, AnalyticsError> {
-        let record = self
-            .inner
-            .storage
-            .get_execution(id)
-            .await?
-            .ok_or(AnalyticsError::ExecutionNotFound(id))?;
-        let ttl = (!record.status.is_final()).then_some(RUNNING_TTL);
         let key = format!("{id} {limit} {offset}");
         let cache = &self.inner.caches.execution;
-        self.answer("execution", cache, key, ttl, async {
-            let (tests, mut latencies) = self.inner.storage.execution_tests(id).await?;
-            Ok(build(&record, &tests, &mut latencies, limit, offset))
+        self.answer_with_ttl("execution", cache, key, async {
+            let record = self
+                .inner
+                .storage
+                .get_execution(id)
+                .await?
+                .ok_or(AnalyticsError::ExecutionNotFound(id))?;
+            let mut results = self.inner.storage.execution_tests(id).await?;
+            // A running execution's figures move: they expire sooner.
+            let ttl = (!record.status.is_final()).then_some(RUNNING_TTL);
+            Ok((build(&record, &mut results, limit, offset), ttl))
         })
         .await
     }
@@ -100,35 +100,27 @@ impl AnalyticsEngine {
 
 fn build(
     r: &ExecutionRecord,
-    tests: &[TestRow],
-    latencies: &mut [i64],
+    results: &mut ExecutionResults,
     limit: usize,
     offset: usize,
 ) -> ExecutionAnalytics {
     let mut total = RollupSums::default();
-    let mut models: BTreeMap<(String, String), RollupSums> = BTreeMap::new();
-    for t in tests {
-        total.add(&t.sums);
-        models
-            .entry((t.provider.clone(), t.model.clone()))
-            .or_default()
-            .add(&t.sums);
+    for (_, _, s) in &results.models {
+        total.add(s);
     }
-    let figures: Vec<TestFigures> = tests.iter().map(test).collect();
-    let mut slowest = figures.clone();
-    slowest.sort_by_key(|t| std::cmp::Reverse(t.max_latency_ms));
-    slowest.truncate(TOP);
-    let mut most_failing: Vec<TestFigures> = figures
+    let order = |a: &TestRow, b: &TestRow| b.max_latency_ms.cmp(&a.max_latency_ms);
+    let mut slowest: Vec<&TestRow> = results.tests.iter().collect();
+    slowest.sort_by(|a, b| order(a, b));
+    let mut most_failing: Vec<&TestRow> = results
+        .tests
         .iter()
         .filter(|t| t.failed + t.errors > 0)
-        .cloned()
         .collect();
     most_failing.sort_by(|a, b| {
         (b.failed + b.errors)
             .cmp(&(a.failed + a.errors))
-            .then(b.max_latency_ms.cmp(&a.max_latency_ms))
+            .then(order(a, b))
     });
-    most_failing.truncate(TOP);
     let now = crate::storage::now_ms();
     ExecutionAnalytics {
         id: r.id,
@@ -136,39 +128,45 @@ fn build(
         suite_id: r.suite_id,
         total: r.total,
         duration_ms: r.started_at.map(|s| r.finished_at.unwrap_or(now) - s),
-        summary: Figures::of(&total, Some(latencies)),
-        models: models
-            .into_iter()
-            .map(|((provider, model), s)| ModelFigures {
-                provider,
-                model,
-                figures: Figures::of(&s, None),
+        summary: Figures::of(&total, Some(&mut results.latencies)),
+        models: results
+            .models
+            .iter()
+            .map(|(provider, model, s)| ModelFigures {
+                provider: provider.clone(),
+                model: model.clone(),
+                figures: Figures::of(s, None),
             })
             .collect(),
-        tests_total: figures.len(),
-        tests: figures.into_iter().skip(offset).take(limit).collect(),
-        slowest,
-        most_failing,
+        tests_total: results.tests.len(),
+        tests: results
+            .tests
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(test)
+            .collect(),
+        slowest: slowest.into_iter().take(TOP).map(test).collect(),
+        most_failing: most_failing.into_iter().take(TOP).map(test).collect(),
     }
 }
 
 fn test(t: &TestRow) -> TestFigures {
-    let s = &t.sums;
     TestFigures {
         prompt_idx: t.prompt_idx,
         test_idx: t.test_idx,
         provider: t.provider.clone(),
         model: t.model.clone(),
-        runs: s.count,
-        passed: s.passed,
-        failed: s.failed,
-        errors: s.errors,
-        mean_latency_ms: if s.count > 0 {
-            s.latency_sum_ms as f64 / s.count as f64
+        runs: t.count,
+        passed: t.passed,
+        failed: t.failed,
+        errors: t.errors,
+        mean_latency_ms: if t.count > 0 {
+            t.latency_sum_ms as f64 / t.count as f64
         } else {
             0.0
         },
         max_latency_ms: t.max_latency_ms,
-        cost_usd: s.cost_usd(),
+        cost_usd: t.cost_nusd as f64 / crate::storage::rollup::NANOS_PER_USD,
     }
 }

@@ -32,13 +32,13 @@ pub use queries::{CostReport, Historical, ModelFigures, ModelsReport, Realtime};
 pub use trends::{Period, Trends};
 pub use window::Source;
 
-use crate::cache::{CacheStats, TtlCache};
+use crate::cache::{CacheStats, Clock, TtlCache};
 use crate::metrics::{AnalyticsMetrics, Metrics};
 use crate::storage::{RollupFilter, Storage, StorageError};
 
 /// Windows answered with exact percentiles (from every result) when they
 /// hold at most this many results; bigger ones use the histogram buckets.
-pub const EXACT_PERCENTILES_UP_TO: usize = 1000;
+pub const EXACT_PERCENTILES_UP_TO: usize = 500;
 /// The longest window a query may ask for.
 pub const MAX_WINDOW: Duration = Duration::from_secs(366 * 86_400);
 /// Slow queries kept for the bottleneck view.
@@ -80,7 +80,10 @@ impl Default for AnalyticsConfig {
 /// A window: the last so long, or [from, to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Span {
-    /// Ending now.
+    /// Ending now, in whole rollup buckets: from the start of the minute
+    /// (windows up to 2 h) or hour (longer ones) `d` ago, to the end of the
+    /// current minute (nothing is stored after now), so it is answered from
+    /// the rollups alone. The answer states the bounds it used.
     Last(Duration),
     /// Unix ms, `from` included, `to` excluded.
     Between {
@@ -94,8 +97,13 @@ pub enum Span {
 impl Span {
     /// [from, to) now.
     pub fn bounds(&self, now: i64) -> (i64, i64) {
+        use crate::storage::rollup::{HOUR, MINUTE, align};
         match *self {
-            Span::Last(d) => (now - d.as_millis() as i64, now),
+            Span::Last(d) => {
+                let d = d.as_millis() as i64;
+                let start = if d <= 2 * 3_600_000 { MINUTE } else { HOUR };
+                (align(now - d, start), align(now, MINUTE) + MINUTE * 1000)
+            }
             Span::Between { from, to } => (from, to),
         }
     }
@@ -162,45 +170,37 @@ struct Inner {
 impl AnalyticsEngine {
     /// An engine over `storage`, its caches registered in `metrics`.
     pub fn new(storage: Storage, metrics: &Metrics, config: AnalyticsConfig) -> Self {
-        let ttl = |default: Duration| config.cache_ttl.unwrap_or(default);
-        let c = &metrics.cache;
+        Self::with_clock(storage, metrics, config, Arc::new(Instant::now))
+    }
+
+    /// [`AnalyticsEngine::new`] whose caches read time from `clock` (the
+    /// dashboard simulation of the benchmark).
+    pub fn with_clock(
+        storage: Storage,
+        metrics: &Metrics,
+        config: AnalyticsConfig,
+        clock: Clock,
+    ) -> Self {
+        fn cache<V: Clone>(
+            name: &str,
+            ttl: Duration,
+            metrics: &Metrics,
+            clock: &Clock,
+        ) -> TtlCache<String, V> {
+            TtlCache::with_clock(name, CACHE_SIZE, ttl, &metrics.cache, clock.clone())
+        }
+        let ttl = |default_secs| {
+            config
+                .cache_ttl
+                .unwrap_or(Duration::from_secs(default_secs))
+        };
         let caches = Caches {
-            realtime: TtlCache::new(
-                "analytics_realtime",
-                CACHE_SIZE,
-                ttl(Duration::from_secs(30)),
-                c,
-            ),
-            historical: TtlCache::new(
-                "analytics_historical",
-                CACHE_SIZE,
-                ttl(Duration::from_secs(600)),
-                c,
-            ),
-            trends: TtlCache::new(
-                "analytics_trends",
-                CACHE_SIZE,
-                ttl(Duration::from_secs(300)),
-                c,
-            ),
-            models: TtlCache::new(
-                "analytics_models",
-                CACHE_SIZE,
-                ttl(Duration::from_secs(600)),
-                c,
-            ),
-            execution: TtlCache::new(
-                "analytics_executions",
-                CACHE_SIZE,
-                ttl(Duration::from_secs(600)),
-                c,
-            ),
-            cost: TtlCache::new(
-                "analytics_cost",
-                CACHE_SIZE,
-                ttl(Duration::from_secs(600)),
-                c,
-            ),
+            realtime: cache("analytics_realtime", ttl(30), metrics, &clock),
+            historical: cache("analytics_historical", ttl(600), metrics, &clock),
+            trends: cache("analytics_trends", ttl(300), metrics, &clock),
+            models: cache("analytics_models", ttl(600), metrics, &clock),
+            execution: cache("analytics_executions", ttl(600), metrics, &clock),
+            cost: cache("analytics_cost", ttl(600), metrics, &clock),
         };
         Self {
             inner: Arc::new(Inner {
@@ -267,13 +267,30 @@ impl AnalyticsEngine {
     where
         F: Future<Output = Result<T, AnalyticsError>>,
     {
+        let load = async { load.await.map(|v| (v, ttl)) };
+        self.answer_with_ttl(kind, cache, key, load).await
+    }
+
+    /// [`AnalyticsEngine::answer`] where the loader picks the time to live
+    /// (`None`: the cache's).
+    async fn answer_with_ttl<T, F>(
+        &self,
+        kind: &'static str,
+        cache: &TtlCache<String, Arc<T>>,
+        key: String,
+        load: F,
+    ) -> Result<Answer<T>, AnalyticsError>
+    where
+        F: Future<Output = Result<(T, Option<Duration>), AnalyticsError>>,
+    {
         let started = Instant::now();
-        let ttl = self.inner.config.cache_ttl.or(ttl).unwrap_or(cache.ttl());
         let mut loaded = false;
         let data = cache
-            .get_or_try_insert_with_ttl(&key, ttl, async {
+            .get_or_try_insert_with_expiry(&key, async {
                 loaded = true;
-                load.await.map(Arc::new)
+                let (value, ttl) = load.await?;
+                let ttl = self.inner.config.cache_ttl.or(ttl).unwrap_or(cache.ttl());
+                Ok::<_, AnalyticsError>((Arc::new(value), ttl))
             })
             .await?;
         let source = if loaded { "db" } else { "cache" };

@@ -129,7 +129,8 @@ impl AnalyticsEngine {
         self.answer("realtime", cache, key, None, async {
             let (from, to) = Span::Last(window).bounds(now_ms());
             let w = self.window(from, to, &filter).await?;
-            let secs = window.as_secs_f64();
+            // Whole minutes: the current one counts as far as it went.
+            let secs = ((now_ms().min(to) - from) as f64 / 1000.0).max(1.0);
             Ok(Realtime {
                 window_seconds: window.as_secs(),
                 from,
@@ -199,7 +200,8 @@ impl AnalyticsEngine {
             let now = now_ms();
             let (from, to) = span.bounds(now);
             let segments = plan(from, to, self.minute_since(now));
-            let day = plan(now - 86_400_000, now, self.minute_since(now));
+            let (day_from, day_to) = Span::Last(Duration::from_secs(86_400)).bounds(now);
+            let day = plan(day_from, day_to, self.minute_since(now));
             let (rows, last_day) =
                 tokio::try_join!(self.fetch(&segments, &filter), self.fetch(&day, &filter))?;
             let names = self.inner.storage.suite_names().await?;
@@ -270,7 +272,7 @@ impl AnalyticsEngine {
         let mut models: BTreeMap<(String, String), RollupSums> = BTreeMap::new();
         for r in &rows {
             models
-                .entry((r.key.provider.clone(), r.key.model.clone()))
+                .entry((r.key.provider.to_string(), r.key.model.to_string()))
                 .or_default()
                 .add(&r.sums);
         }

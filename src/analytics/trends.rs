@@ -1,6 +1,6 @@
 //! Trends: a period in aligned buckets (an hour in minutes, a day in hours,
-//! a week or a month in days), and how it changed against the period
-//! before (rolling windows of the same length, answered exactly).
+//! a week or a month in days, the last one in progress), and how it
+//! changed against the period before, from one read of the tier.
 
 use std::time::Duration;
 
@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use super::figures::{Figures, bucket_quantile};
 use super::queries::sum;
-use super::window::plan;
 use super::{AnalyticsEngine, AnalyticsError, Answer, filter_key};
 use crate::storage::rollup::{HOUR, MINUTE, RollupSums, align};
 use crate::storage::{RollupFilter, now_ms};
@@ -86,18 +85,19 @@ pub struct TrendBucket {
     pub cost_usd: f64,
 }
 
-/// The period against the one before.
+/// The period against the one before. Counts and cost compare per hour:
+/// the current period is still going.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
-    /// Results, percent (None when the previous period had none).
-    pub count_pct: Option<f64>,
+    /// Results per hour, percent (None when the previous period had none).
+    pub count_per_hour_pct: Option<f64>,
     /// Pass rate, percentage points.
     pub pass_rate_points: f64,
     /// Latency p95, percent.
     pub p95_pct: Option<f64>,
-    /// Cost, percent.
-    pub cost_pct: Option<f64>,
+    /// Cost per hour, percent.
+    pub cost_per_hour_pct: Option<f64>,
 }
 
 /// `GET /api/analytics/trends`.
@@ -110,7 +110,12 @@ pub struct Trends {
     pub bucket_seconds: i64,
     /// Oldest first; the last one is in progress.
     pub buckets: Vec<TrendBucket>,
-    /// The last period (rolling, ending now).
+    /// The current period's buckets, [from, to), unix ms; the previous
+    /// period is as long, just before.
+    pub from: i64,
+    /// End (the end of the bucket in progress).
+    pub to: i64,
+    /// The current period (its last bucket in progress).
     pub current: Figures,
     /// The one before it.
     pub previous: Figures,
@@ -133,33 +138,33 @@ impl AnalyticsEngine {
             let bucket_ms = bucket_s * 1000;
             let end = align(now, bucket_s) + bucket_ms;
             let start = end - n * bucket_ms;
-            let length = n * bucket_ms;
-            let since = self.minute_since(now);
-            let (this, before) = (
-                plan(now - length, now, since),
-                plan(now - 2 * length, now - length, since),
-            );
-            let buckets_of = async {
-                let rows = self
-                    .inner
-                    .storage
-                    .rollup_rows(tier, start, end, filter.clone());
-                rows.await.map_err(AnalyticsError::from)
-            };
-            let (rows, current, previous) = tokio::try_join!(
-                buckets_of,
-                self.fetch(&this, &filter),
-                self.fetch(&before, &filter),
-            )?;
+            // One read of the tier: this period's buckets and the one before.
+            let rows = self
+                .inner
+                .storage
+                .rollup_rows(tier, start - n * bucket_ms, end, filter.clone())
+                .await?;
             let mut buckets: Vec<RollupSums> = vec![RollupSums::default(); n as usize];
+            let mut before = RollupSums::default();
             for r in &rows {
-                let i = ((r.key.bucket_start - start) / bucket_ms) as usize;
-                if let Some(b) = buckets.get_mut(i) {
+                if r.key.bucket_start < start {
+                    before.add(&r.sums);
+                } else if let Some(b) =
+                    buckets.get_mut(((r.key.bucket_start - start) / bucket_ms) as usize)
+                {
                     b.add(&r.sums);
                 }
             }
-            let current = Figures::of(&sum(current.iter().map(|r| &r.sums)), None);
-            let previous = Figures::of(&sum(previous.iter().map(|r| &r.sums)), None);
+            let current = Figures::of(&sum(buckets.iter()), None);
+            let previous = Figures::of(&before, None);
+            // The current period is still going: compare rates, not sums.
+            let hours = |ms: i64| (ms as f64 / 3_600_000.0).max(1.0 / 60.0);
+            let change = change(
+                &current,
+                hours(now - start),
+                &previous,
+                hours(n * bucket_ms),
+            );
             Ok(Trends {
                 period: period.name(),
                 bucket_seconds: bucket_s,
@@ -168,7 +173,9 @@ impl AnalyticsEngine {
                     .enumerate()
                     .map(|(i, s)| bucket(start + i as i64 * bucket_ms, s))
                     .collect(),
-                change: change(&current, &previous),
+                from: start,
+                to: end,
+                change,
                 current,
                 previous,
             })
@@ -190,15 +197,20 @@ fn bucket(start: i64, s: &RollupSums) -> TrendBucket {
     }
 }
 
-fn change(now: &Figures, before: &Figures) -> Change {
+/// The current period (`now_hours` elapsed) against the previous one
+/// (`before_hours`): counts and cost per hour, pass rate, p95.
+fn change(now: &Figures, now_hours: f64, before: &Figures, before_hours: f64) -> Change {
     let pct = |a: f64, b: f64| (b != 0.0).then(|| (a - b) / b * 100.0);
     Change {
-        count_pct: pct(now.count as f64, before.count as f64),
+        count_per_hour_pct: pct(
+            now.count as f64 / now_hours,
+            before.count as f64 / before_hours,
+        ),
         pass_rate_points: (now.pass_rate - before.pass_rate) * 100.0,
         p95_pct: match (now.latency.p95_ms, before.latency.p95_ms) {
             (Some(a), Some(b)) => pct(a, b),
             _ => None,
         },
-        cost_pct: pct(now.cost_usd, before.cost_usd),
+        cost_per_hour_pct: pct(now.cost_usd / now_hours, before.cost_usd / before_hours),
     }
 }

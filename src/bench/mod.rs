@@ -3,6 +3,7 @@
 //! memory is its own, on a fresh database (a copy of the cached 1M-result
 //! database where the scenario starts from one).
 
+pub mod analytics;
 pub mod bare_ws;
 pub mod fixtures;
 pub mod history;

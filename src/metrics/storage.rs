@@ -29,6 +29,8 @@ pub struct StorageMetrics {
     pub wal_size_bytes: IntGauge,
     /// `promptgauge_db_checkpoint_duration_seconds`
     pub checkpoint_duration: Histogram,
+    /// `promptgauge_db_rollup_upkeep_seconds_total`
+    pub rollup_upkeep: prometheus::Counter,
 }
 
 impl StorageMetrics {
@@ -67,6 +69,13 @@ impl StorageMetrics {
                         "Write commands committed together in one writer transaction.",
                     )
                     .buckets(BATCH_SIZE_BUCKETS.to_vec()),
+                )?,
+            )?,
+            rollup_upkeep: register(
+                r,
+                prometheus::Counter::new(
+                    "promptgauge_db_rollup_upkeep_seconds_total",
+                    "Time the writer spent folding new results into the rollups and storing them.",
                 )?,
             )?,
             writer_commit_duration: register(

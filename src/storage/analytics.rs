@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::queries::analytics::{self as q, RollupFilter, RollupRow, TestRow};
+use super::queries::analytics::{self as q, ExecutionResults, RollupFilter, RollupRow};
 use super::{Storage, StorageError, now_ms, op, rollup};
 
 impl Storage {
@@ -55,8 +55,8 @@ impl Storage {
             .await
     }
 
-    /// Execution `id`'s results folded per test, and their latencies.
-    pub async fn execution_tests(&self, id: i64) -> Result<(Vec<TestRow>, Vec<i64>), StorageError> {
+    /// Execution `id`'s results per test and per model, and their latencies.
+    pub async fn execution_tests(&self, id: i64) -> Result<ExecutionResults, StorageError> {
         self.inner
             .readers
             .run(op::RAW_READ, move |c| q::execution_tests(c, id))

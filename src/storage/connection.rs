@@ -40,6 +40,7 @@ pub(super) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
     configure_writer(&conn, busy_timeout).map_err(|e| open_error(path, e))?;
+    super::rollup::register_functions(&conn).map_err(|e| open_error(path, e))?;
     Ok(conn)
 }
 

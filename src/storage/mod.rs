@@ -36,7 +36,7 @@ pub fn sqlite_memory_peak() -> i64 {
 }
 
 pub use migrations::{MigrationReport, SCHEMA_VERSION, schema_fingerprint};
-pub use queries::analytics::{RollupFilter, RollupRow, TestRow};
+pub use queries::analytics::{ExecutionResults, RollupFilter, RollupRow, TestRow};
 pub use queries::executions::{
     ExecutionRecord, ExecutionStatus, JobSpec, NewExecution, PendingJob, Priority,
 };
@@ -119,6 +119,7 @@ struct Inner {
     minute_retention_ms: AtomicI64,
     /// Whether inserts maintain rollups (off only in the writer benchmark's baseline).
     rollups: AtomicBool,
+    metrics: StorageMetrics,
 }
 
 /// How long minute rollups are kept by default (`ROLLUP_MINUTE_RETENTION`).
@@ -164,6 +165,7 @@ impl Storage {
         migrations::migrate(&mut conn, path)?;
         queries::maintenance::optimize(&conn).map_err(|e| connection::open_error(path, e))?;
         let readers = Readers::open(path, connection::reader_count(), metrics.clone())?;
+        let metrics_handle = metrics.clone();
         let writer = Writer::start(conn, path, limits, metrics)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -172,6 +174,7 @@ impl Storage {
                 readers,
                 minute_retention_ms: AtomicI64::new(ROLLUP_MINUTE_RETENTION.as_millis() as i64),
                 rollups: AtomicBool::new(true),
+                metrics: metrics_handle,
             }),
         })
     }
@@ -201,10 +204,11 @@ impl Storage {
                 now_ms() - self.inner.minute_retention_ms.load(Ordering::Relaxed),
             )
         });
+        let upkeep = self.inner.metrics.rollup_upkeep.clone();
         self.inner
             .writer
             .call(op::INSERT_RESULTS, move |c| {
-                queries::results::insert(c, &rows, rollups.clone())
+                queries::results::insert(c, &rows, rollups.clone(), &upkeep)
             })
             .await
     }

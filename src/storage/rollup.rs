@@ -9,8 +9,9 @@
 //! rows gives the same numbers whatever the order.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 /// The minute tier's resolution, seconds.
 pub const MINUTE: i64 = 60;
@@ -94,10 +95,10 @@ pub struct RollupKey {
     pub bucket_start: i64,
     /// The execution's stored suite; 0 for suites posted inline.
     pub suite_id: i64,
-    /// Provider id as configured.
-    pub provider: String,
+    /// Provider id as configured (shared: a read names few providers).
+    pub provider: Arc<str>,
     /// Model.
-    pub model: String,
+    pub model: Arc<str>,
 }
 
 /// The sums of a rollup row.
@@ -126,6 +127,11 @@ pub struct RollupSums {
 impl RollupSums {
     /// Counts one result.
     pub fn observe(&mut self, r: &ResultFacts<'_>) {
+        self.observe_in(r, LatencyHistogram::bucket_of(r.latency_ms));
+    }
+
+    /// Counts one result whose latency bucket is known.
+    fn observe_in(&mut self, r: &ResultFacts<'_>, bucket: usize) {
         self.count += 1;
         match (r.passed, r.failure_reason) {
             (true, _) => self.passed += 1,
@@ -133,7 +139,7 @@ impl RollupSums {
             (false, _) => self.failed += 1,
         }
         self.latency_sum_ms += r.latency_ms;
-        self.latency.observe(r.latency_ms);
+        self.latency.0[bucket] += 1;
         self.input_tokens += r.input_tokens;
         self.output_tokens += r.output_tokens;
         self.cost_nusd += (r.cost_usd * NANOS_PER_USD).round() as i64;
@@ -188,7 +194,11 @@ pub struct ResultFacts<'a> {
 pub struct Rollups {
     /// Minute rows older than this are not kept (retention); 0 keeps all.
     pub minute_since: i64,
-    deltas: HashMap<RollupKey, RollupSums>,
+    /// The batch's distinct (suite, provider, model): few per batch, so
+    /// rows name them by index instead of copying strings.
+    groups: Vec<(i64, Arc<str>, Arc<str>)>,
+    /// (group, resolution, bucket start) -> sums.
+    deltas: HashMap<(usize, i64, i64), RollupSums, foldhash::fast::RandomState>,
 }
 
 /// The start of `ms`'s bucket at `resolution_s`.
@@ -201,25 +211,34 @@ impl Rollups {
     pub fn since(minute_since: i64) -> Self {
         Self {
             minute_since,
-            deltas: HashMap::new(),
+            ..Self::default()
         }
     }
 
     /// Counts a result into its minute and hour buckets.
     pub fn observe(&mut self, r: &ResultFacts<'_>) {
+        let group = match self
+            .groups
+            .iter()
+            .rposition(|(s, p, m)| *s == r.suite_id && **p == *r.provider && **m == *r.model)
+        {
+            Some(g) => g,
+            None => {
+                self.groups
+                    .push((r.suite_id, r.provider.into(), r.model.into()));
+                self.groups.len() - 1
+            }
+        };
+        let bucket = LatencyHistogram::bucket_of(r.latency_ms);
         for resolution_s in [MINUTE, HOUR] {
-            let bucket_start = align(r.created_at, resolution_s);
-            if resolution_s == MINUTE && bucket_start < self.minute_since {
+            let start = align(r.created_at, resolution_s);
+            if resolution_s == MINUTE && start < self.minute_since {
                 continue;
             }
-            let key = RollupKey {
-                resolution_s,
-                bucket_start,
-                suite_id: r.suite_id,
-                provider: r.provider.to_owned(),
-                model: r.model.to_owned(),
-            };
-            self.deltas.entry(key).or_default().observe(r);
+            self.deltas
+                .entry((group, resolution_s, start))
+                .or_default()
+                .observe_in(r, bucket);
         }
     }
 
@@ -228,67 +247,79 @@ impl Rollups {
         self.deltas.is_empty()
     }
 
-    /// Adds every delta to its stored row: one read and one write per key.
+    /// The deltas with their keys.
+    fn keyed(&self) -> impl Iterator<Item = (RollupKey, &RollupSums)> {
+        self.deltas
+            .iter()
+            .map(|(&(g, resolution_s, bucket_start), sums)| {
+                let (suite_id, provider, model) = &self.groups[g];
+                let key = RollupKey {
+                    resolution_s,
+                    bucket_start,
+                    suite_id: *suite_id,
+                    provider: provider.clone(),
+                    model: model.clone(),
+                };
+                (key, sums)
+            })
+    }
+
+    /// Adds every delta to its stored row: one upsert per key, the
+    /// histograms added by `rollup_hist_add` inside SQLite.
     pub fn apply(&self, conn: &Connection) -> rusqlite::Result<()> {
-        let mut read = conn.prepare_cached(
-            "SELECT count, passed, failed, errors, latency_sum_ms, latency_hist,
-                    input_tokens, output_tokens, cost_nusd
-             FROM rollups
-             WHERE resolution_s = ?1 AND bucket_start = ?2 AND suite_id = ?3
-               AND provider = ?4 AND model = ?5",
+        let mut upsert = conn.prepare_cached(
+            "INSERT INTO rollups (resolution_s, bucket_start, suite_id, provider, model, count,
+                 passed, failed, errors, latency_sum_ms, latency_hist, input_tokens,
+                 output_tokens, cost_nusd)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT DO UPDATE SET
+                 count = count + excluded.count,
+                 passed = passed + excluded.passed,
+                 failed = failed + excluded.failed,
+                 errors = errors + excluded.errors,
+                 latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
+                 latency_hist = rollup_hist_add(latency_hist, excluded.latency_hist),
+                 input_tokens = input_tokens + excluded.input_tokens,
+                 output_tokens = output_tokens + excluded.output_tokens,
+                 cost_nusd = cost_nusd + excluded.cost_nusd",
         )?;
-        let mut write = conn.prepare_cached(
-            "INSERT OR REPLACE INTO rollups (resolution_s, bucket_start, suite_id, provider,
-                 model, count, passed, failed, errors, latency_sum_ms, latency_hist,
-                 input_tokens, output_tokens, cost_nusd)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        )?;
-        for (k, delta) in &self.deltas {
-            let key = params![
+        for (k, d) in self.keyed() {
+            upsert.execute(params![
                 k.resolution_s,
                 k.bucket_start,
                 k.suite_id,
-                k.provider,
-                k.model
-            ];
-            let mut sums = read
-                .query_row(key, |r| {
-                    let mut s = RollupSums {
-                        count: r.get(0)?,
-                        passed: r.get(1)?,
-                        failed: r.get(2)?,
-                        errors: r.get(3)?,
-                        latency_sum_ms: r.get(4)?,
-                        input_tokens: r.get(6)?,
-                        output_tokens: r.get(7)?,
-                        cost_nusd: r.get(8)?,
-                        ..RollupSums::default()
-                    };
-                    s.latency.add_encoded(r.get_ref(5)?.as_blob()?);
-                    Ok(s)
-                })
-                .optional()?
-                .unwrap_or_default();
-            sums.add(delta);
-            write.execute(params![
-                k.resolution_s,
-                k.bucket_start,
-                k.suite_id,
-                k.provider,
-                k.model,
-                sums.count,
-                sums.passed,
-                sums.failed,
-                sums.errors,
-                sums.latency_sum_ms,
-                sums.latency.encode(),
-                sums.input_tokens,
-                sums.output_tokens,
-                sums.cost_nusd
+                &*k.provider,
+                &*k.model,
+                d.count,
+                d.passed,
+                d.failed,
+                d.errors,
+                d.latency_sum_ms,
+                d.latency.encode(),
+                d.input_tokens,
+                d.output_tokens,
+                d.cost_nusd
             ])?;
         }
         Ok(())
     }
+}
+
+/// Registers `rollup_hist_add(a, b)`, the sum of two stored histograms, on
+/// a writing connection.
+pub(super) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "rollup_hist_add",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let mut h = LatencyHistogram::default();
+            h.add_encoded(ctx.get_raw(0).as_blob()?);
+            h.add_encoded(ctx.get_raw(1).as_blob()?);
+            Ok(h.encode())
+        },
+    )
 }
 
 /// Recomputes every rollup from the raw results (minute rows only from
@@ -391,13 +422,18 @@ mod tests {
             });
         }
         assert_eq!(r.deltas.len(), 4, "two models x two tiers");
-        let a = &r.deltas[&RollupKey {
-            resolution_s: MINUTE,
-            bucket_start: base,
-            suite_id: 1,
-            provider: "p".into(),
-            model: "a".into(),
-        }];
+        let (_, a) = r
+            .keyed()
+            .find(|(k, _)| {
+                *k == RollupKey {
+                    resolution_s: MINUTE,
+                    bucket_start: base,
+                    suite_id: 1,
+                    provider: "p".into(),
+                    model: "a".into(),
+                }
+            })
+            .unwrap();
         assert_eq!(
             (a.count, a.passed, a.errors, a.cost_nusd),
             (2, 1, 1, 246_800)

@@ -157,8 +157,13 @@ async fn every_answer_equals_the_truth_over_raw_rows() {
     for (window, ms) in [("5m", 300_000), ("15m", 900_000), ("60m", 3_600_000)] {
         let body = get(&w.app, &format!("/api/analytics/realtime?window={window}")).await;
         let (from, to) = (body["from"].as_i64().unwrap(), body["to"].as_i64().unwrap());
-        assert_eq!(to - from, ms);
-        assert!(from <= now && to >= now);
+        // Whole minutes, the current one included.
+        assert!(
+            to - from >= ms && to - from <= ms + 60_000,
+            "{window}: {}",
+            to - from
+        );
+        assert!(from <= now - ms && to >= now);
         let t = truth(in_window(&w, from, to));
         assert!(t.count > 0, "{window}: the history has recent results");
         check(&body["totals"], &t, window);
@@ -303,9 +308,15 @@ async fn every_answer_equals_the_truth_over_raw_rows() {
         );
         assert_eq!(d["count"].as_i64().unwrap(), t.count, "{day}");
     }
-    let last = truth(in_window(&w, now - 86_400_000, now + 60_000)).cost;
-    assert!((body["last24hUsd"].as_f64().unwrap() - last).abs() < 1e-6);
-    assert!((body["projectedMonthlyUsd"].as_f64().unwrap() - last * 30.0).abs() < 1e-5);
+    let last = truth(in_window(&w, now - 86_400_000 - 3_600_000, now + 60_000)).cost;
+    let recent = truth(in_window(&w, now - 86_400_000 + 3_600_000, now)).cost;
+    // The last 24 h in whole hours: between these two.
+    let got = body["last24hUsd"].as_f64().unwrap();
+    assert!(
+        got >= recent - 1e-6 && got <= last + 1e-6,
+        "{got} not in [{recent}, {last}]"
+    );
+    assert!((body["projectedMonthlyUsd"].as_f64().unwrap() - got * 30.0).abs() < 1e-5);
 
     // Trends: buckets add up; current and previous are the rolling windows.
     for (period, len) in [
@@ -329,13 +340,11 @@ async fn every_answer_equals_the_truth_over_raw_rows() {
                 "{period} bucket"
             );
         }
-        let cur = &body["current"];
-        let t = truth(in_window(&w, now - len, now + 60_000));
-        assert!(
-            cur["count"].as_i64().unwrap() >= t.count - 5
-                && cur["count"].as_i64().unwrap() <= t.count,
-            "{period}: {cur}"
-        );
+        let (f, t2) = (body["from"].as_i64().unwrap(), body["to"].as_i64().unwrap());
+        assert_eq!((f, t2), (start, end), "{period}");
+        assert_eq!(t2 - f, len, "{period}");
+        check(&body["current"], &truth(in_window(&w, f, t2)), period);
+        check(&body["previous"], &truth(in_window(&w, f - len, f)), period);
         assert!(body["change"]["passRatePoints"].is_number(), "{period}");
     }
 

@@ -68,25 +68,26 @@ type Totals = (i64, i64, i64, f64);
 
 /// Inserts rows, skipping ids already stored, and adds the new ones to
 /// their executions' totals and to the rollups (`rollups`: `None` keeps
-/// them out, for the writer benchmark's baseline) in the same transaction.
-/// Returns how many were new.
+/// them out, for the writer benchmark's baseline) in the same transaction;
+/// the time the rollups took goes to `upkeep`. Returns how many were new.
 pub(in crate::storage) fn insert(
     conn: &Connection,
     rows: &[NewTestResult],
-    mut rollups: Option<Rollups>,
+    rollups: Option<Rollups>,
+    upkeep: &prometheus::Counter,
 ) -> rusqlite::Result<usize> {
     let mut stmt = conn.prepare_cached(INSERT)?;
     let mut suite_of =
         conn.prepare_cached("SELECT coalesce(suite_id, 0) FROM executions WHERE id = ?1")?;
-    let mut inserted = 0;
     // Executions per batch are few.
     let mut totals: Vec<(i64, i64, Totals)> = Vec::new();
-    for r in rows {
+    // Which rows were new, and the suite of each (by execution).
+    let mut new: Vec<(usize, i64)> = Vec::with_capacity(rows.len());
+    for (k, r) in rows.iter().enumerate() {
         bind(&mut stmt, r)?;
         if stmt.raw_execute()? == 0 {
             continue; // already stored: a job re-run after a crash
         }
-        inserted += 1;
         let i = match totals.iter().position(|(e, ..)| *e == r.execution_id) {
             Some(i) => i,
             None => {
@@ -96,20 +97,7 @@ pub(in crate::storage) fn insert(
             }
         };
         let (_, suite_id, t) = &mut totals[i];
-        if let Some(rollups) = rollups.as_mut() {
-            rollups.observe(&ResultFacts {
-                created_at: r.created_at,
-                suite_id: *suite_id,
-                provider: &r.provider,
-                model: &r.model,
-                passed: r.passed,
-                failure_reason: r.failure_reason,
-                latency_ms: r.execution_time_ms,
-                input_tokens: r.input_tokens,
-                output_tokens: r.output_tokens,
-                cost_usd: r.cost_usd,
-            });
-        }
+        new.push((k, *suite_id));
         match (r.passed, r.failure_reason) {
             (true, _) => t.0 += 1,
             (false, 2) => t.2 += 1,
@@ -120,10 +108,27 @@ pub(in crate::storage) fn insert(
     for (execution, _, t) in totals {
         super::executions::add_counts(conn, execution, t)?;
     }
-    if let Some(rollups) = rollups.filter(|r| !r.is_empty()) {
+    if let Some(mut rollups) = rollups.filter(|_| !new.is_empty()) {
+        let started = std::time::Instant::now();
+        for &(k, suite_id) in &new {
+            let r = &rows[k];
+            rollups.observe(&ResultFacts {
+                created_at: r.created_at,
+                suite_id,
+                provider: &r.provider,
+                model: &r.model,
+                passed: r.passed,
+                failure_reason: r.failure_reason,
+                latency_ms: r.execution_time_ms,
+                input_tokens: r.input_tokens,
+                output_tokens: r.output_tokens,
+                cost_usd: r.cost_usd,
+            });
+        }
         rollups.apply(conn)?;
+        upkeep.inc_by(started.elapsed().as_secs_f64());
     }
-    Ok(inserted)
+    Ok(new.len())
 }
 
 /// Binds one row's columns; no intermediate parameter array.
