@@ -200,11 +200,26 @@ impl AnalyticsEngine {
             let now = now_ms();
             let (from, to) = span.bounds(now);
             let segments = plan(from, to, self.minute_since(now));
+            let names = async {
+                self.inner
+                    .storage
+                    .suite_names()
+                    .await
+                    .map_err(AnalyticsError::from)
+            };
+            let (rows, names) = tokio::try_join!(self.fetch(&segments, &filter), names)?;
+            // The last 24 h in whole hours: part of these rows when the
+            // window ends now (it always does when given as `window`).
             let (day_from, day_to) = Span::Last(Duration::from_secs(86_400)).bounds(now);
-            let day = plan(day_from, day_to, self.minute_since(now));
-            let (rows, last_day) =
-                tokio::try_join!(self.fetch(&segments, &filter), self.fetch(&day, &filter))?;
-            let names = self.inner.storage.suite_names().await?;
+            let last_day = if to == day_to && from <= day_from {
+                rows.iter()
+                    .filter(|r| r.key.bucket_start >= day_from)
+                    .cloned()
+                    .collect()
+            } else {
+                self.fetch(&plan(day_from, day_to, self.minute_since(now)), &filter)
+                    .await?
+            };
             let suite_name = |id: i64| {
                 names.iter().find(|(i, _)| *i == id).map_or_else(
                     || {

@@ -56,7 +56,14 @@ pub(in crate::storage) fn rollup_rows(
         clauses("r.suite_id", "r")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![from, to, f.suite_id, f.provider, f.model, resolution_s])?;
+    let mut rows = stmt.query(params![
+        from,
+        to,
+        f.suite_id,
+        f.provider,
+        f.model,
+        resolution_s
+    ])?;
     let mut names = Names::default();
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
