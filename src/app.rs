@@ -26,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::monitor::{Monitor, MonitorConfig, alertmanager};
 use crate::progress::ProgressHub;
 use crate::queue::{QueueConfig, TestQueue};
+use crate::reports::ReportService;
 use crate::storage::Storage;
 
 /// How long in-flight requests, then background tasks, get to finish.
@@ -118,7 +119,16 @@ impl App {
                 slow_query: config.analytics_slow_query,
             },
         );
+        let reports = ReportService::new(
+            analytics.clone(),
+            queue.clone(),
+            monitor.clone(),
+            &metrics,
+            config.report_templates.clone(),
+            config.cache_ttl,
+        );
         let state = AppState {
+            reports,
             analytics,
             metrics,
             health: Health::new(storage.clone()),

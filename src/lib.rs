@@ -18,6 +18,8 @@
 //!   alerts, finds leaks and bottlenecks, and recommends.
 //! - [`analytics`] answers pass rate, latency, tokens and cost questions
 //!   from the rollups, with caches per kind.
+//! - [`reports`] makes execution, model, cost, trend and performance
+//!   reports as JSON, Markdown, HTML or CSV, and stores them.
 //! - [`cache`] is the `TtlCache` every cache is built from.
 //! - [`storage`] is the only place with SQL: a writer thread with group
 //!   commit, a read pool, embedded migrations.
@@ -52,6 +54,7 @@ pub mod monitor;
 pub mod progress;
 pub mod providers;
 pub mod queue;
+pub mod reports;
 pub mod storage;
 pub mod suite;
 pub mod telemetry;

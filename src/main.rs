@@ -31,6 +31,42 @@ enum Command {
     Bench(BenchCommand),
     /// Analytics upkeep: `rebuild` recomputes every rollup from the raw results.
     Analytics(AnalyticsCommand),
+    /// Make a report (execution, model-comparison, cost, trend, performance).
+    Report(ReportCommand),
+}
+
+/// `promptgauge report` arguments.
+#[derive(Args)]
+struct ReportCommand {
+    /// execution, model-comparison, cost, trend or performance.
+    kind: String,
+    /// The execution (execution reports).
+    #[arg(long, value_name = "ID")]
+    execution: Option<i64>,
+    /// Start of the window: unix ms or RFC 3339 (model-comparison, cost).
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// End of the window (default now).
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// The window ending now, e.g. 30d (model-comparison, cost, performance).
+    #[arg(long, value_name = "DURATION")]
+    window: Option<String>,
+    /// day, week or month (trend).
+    #[arg(long)]
+    period: Option<String>,
+    /// Only this stored suite (0: inline suites).
+    #[arg(long, value_name = "ID")]
+    suite: Option<i64>,
+    /// json, md, html or csv (default: from -o's extension, else md).
+    #[arg(long)]
+    format: Option<String>,
+    /// Write to FILE instead of printing.
+    #[arg(short, long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Ask a promptgauge server instead of reading the local database.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
 }
 
 /// `promptgauge analytics` arguments.
@@ -164,13 +200,15 @@ fn main() -> ExitCode {
         .unwrap_or(Command::Serve(ServeCommand::default()));
     // `run` talks to a person through its progress line; only warnings
     // interrupt it unless RUST_LOG asks for more.
-    let quiet = matches!(command, Command::Run(_)) && std::env::var_os("RUST_LOG").is_none();
+    let quiet = matches!(command, Command::Run(_) | Command::Report(_))
+        && std::env::var_os("RUST_LOG").is_none();
     telemetry::init(if quiet { "warn" } else { &config.log_filter });
     let outcome = match command {
         Command::Serve(args) => serve(config, args.demo),
         Command::Migrate => migrate(&config),
         Command::Run(args) => return run(args, &config),
         Command::Bench(args) => return bench(args),
+        Command::Report(args) => return report(args, &config),
         Command::Analytics(args) => match args.action {
             AnalyticsAction::Rebuild => rebuild_rollups(&config),
         },
@@ -338,6 +376,32 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
         }
     }
     Ok(all.iter().all(|f| f.met) && fan_out.iter().all(|f| f.met) && analytics_met)
+}
+
+fn report(args: ReportCommand, config: &Config) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("promptgauge: cannot start the async runtime: {e}");
+            return ExitCode::from(cli::EXIT_ERROR);
+        }
+    };
+    let args = cli::ReportArgs {
+        kind: args.kind,
+        execution: args.execution,
+        from: args.from,
+        to: args.to,
+        window: args.window,
+        period: args.period,
+        suite: args.suite,
+        format: args.format,
+        output: args.output,
+        server: args.server,
+    };
+    ExitCode::from(runtime.block_on(cli::report(args, config)))
 }
 
 fn rebuild_rollups(config: &Config) -> anyhow::Result<()> {

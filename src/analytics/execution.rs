@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::figures::Figures;
 use super::queries::ModelFigures;
 use super::{AnalyticsEngine, AnalyticsError, Answer};
-use crate::storage::rollup::RollupSums;
+use crate::storage::rollup::{FINITE_BUCKETS, RollupSums, bucket_upper_ms};
 use crate::storage::{ExecutionRecord, ExecutionResults, TestRow};
 
 /// How many slowest and most failing tests are listed.
@@ -70,6 +70,19 @@ pub struct ExecutionAnalytics {
     pub slowest: Vec<TestFigures>,
     /// The tests that failed most (failures and errors), then slowest.
     pub most_failing: Vec<TestFigures>,
+    /// How latencies spread: results per log-spaced bucket, from the first
+    /// bucket with results to the last.
+    pub latency_buckets: Vec<LatencyBucket>,
+}
+
+/// Results with a latency up to `le_ms` (and above the bucket before).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencyBucket {
+    /// The bucket's upper bound, ms (infinite for the last).
+    pub le_ms: f64,
+    /// Results in it.
+    pub count: u32,
 }
 
 impl AnalyticsEngine {
@@ -122,7 +135,27 @@ fn build(
             .then(order(a, b))
     });
     let now = crate::storage::now_ms();
+    let latency_buckets = {
+        let h = &total.latency.0;
+        match (
+            h.iter().position(|c| *c > 0),
+            h.iter().rposition(|c| *c > 0),
+        ) {
+            (Some(a), Some(b)) => (a..=b)
+                .map(|k| LatencyBucket {
+                    le_ms: if k < FINITE_BUCKETS {
+                        bucket_upper_ms(k)
+                    } else {
+                        f64::INFINITY
+                    },
+                    count: h[k],
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
     ExecutionAnalytics {
+        latency_buckets,
         id: r.id,
         status: r.status.as_str().to_owned(),
         suite_id: r.suite_id,

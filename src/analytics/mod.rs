@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-pub use execution::{ExecutionAnalytics, TestFigures};
+pub use execution::{ExecutionAnalytics, LatencyBucket, TestFigures};
 pub use figures::{Figures, Latency};
-pub use queries::{CostReport, Historical, ModelFigures, ModelsReport, Realtime};
-pub use trends::{Period, Trends};
+pub use queries::{CostReport, Historical, ModelFigures, ModelsReport, Realtime, Spend};
+pub use trends::{Change, Period, TrendBucket, Trends};
 pub use window::Source;
 
 use crate::cache::{CacheStats, Clock, TtlCache};

@@ -5,6 +5,7 @@
 
 mod backend;
 mod display;
+mod report;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use backend::{Backend, Failure, Request};
+pub use report::{ReportArgs, report};
 
 use crate::config::Config;
 use crate::export::ExportFormat;

@@ -57,6 +57,9 @@ pub struct Config {
     pub rollup_minute_retention: Duration,
     /// Analytics queries slower than this are recorded (`ANALYTICS_SLOW_QUERY_MS`).
     pub analytics_slow_query: Duration,
+    /// A folder whose `report.html` / `report.md` replace the embedded
+    /// report templates (`REPORT_TEMPLATES`).
+    pub report_templates: Option<PathBuf>,
     /// `tracing` filter directives (`RUST_LOG`).
     pub log_filter: String,
 }
@@ -127,6 +130,7 @@ impl Default for Config {
             progress: ProgressConfig::default(),
             rollup_minute_retention: crate::storage::ROLLUP_MINUTE_RETENTION,
             analytics_slow_query: Duration::from_millis(50),
+            report_templates: None,
             log_filter: "info".to_owned(),
         }
     }
@@ -243,6 +247,21 @@ impl Config {
             Some(v) => Duration::from_millis(parse_int("ANALYTICS_SLOW_QUERY_MS", &v, 1, 600_000)?),
             None => d.analytics_slow_query,
         };
+        let report_templates = match lookup("REPORT_TEMPLATES")? {
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => {
+                let dir = PathBuf::from(&v);
+                if !dir.is_dir() {
+                    return Err(invalid(
+                        "REPORT_TEMPLATES",
+                        &v,
+                        "expected a folder holding report.html and/or report.md",
+                    ));
+                }
+                Some(dir)
+            }
+            None => None,
+        };
         let log_filter = match lookup("RUST_LOG")? {
             Some(v) => {
                 EnvFilter::try_new(&v).map_err(|e| {
@@ -269,6 +288,7 @@ impl Config {
             progress,
             rollup_minute_retention,
             analytics_slow_query,
+            report_templates,
             log_filter,
         })
     }

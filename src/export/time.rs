@@ -13,6 +13,22 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// `90s`, `5m`, `1h`, `7d`, or a bare number of seconds.
+pub fn parse_duration(raw: &str) -> Option<std::time::Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (n, unit) = raw.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(secs))
+}
+
 /// Unix ms from `2026-12-01`, `2026-12-01T10:00:00Z`,
 /// `2026-12-01T10:00:00.5+01:00` (RFC 3339; a date alone is midnight UTC).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {

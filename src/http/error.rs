@@ -16,6 +16,7 @@ use crate::analytics::AnalyticsError;
 use crate::monitor::MonitorError;
 use crate::progress::ProgressError;
 use crate::queue::QueueError;
+use crate::reports::ReportError;
 use crate::storage::StorageError;
 use crate::suite::Problem;
 
@@ -160,6 +161,20 @@ impl From<MonitorError> for ApiError {
         match e {
             MonitorError::UnknownMetric { .. } => Self::not_found(e.to_string()),
             MonitorError::Storage(s) => s.into(),
+        }
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Invalid(problems) => {
+                Self::invalid("invalid_report", problems).into_bad_request()
+            }
+            ReportError::NotFound(m) => Self::not_found(m),
+            ReportError::Template(m) => Self::internal(m),
+            ReportError::Storage(s) => s.into(),
+            ReportError::Queue(q) => q.into(),
         }
     }
 }

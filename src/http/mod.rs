@@ -82,6 +82,12 @@ pub fn router(state: AppState) -> Router {
             get(routes::analytics::execution),
         )
         .add(
+            &["GET", "POST"],
+            "/api/reports",
+            get(routes::reports::list).post(routes::reports::create),
+        )
+        .add(&["GET"], "/api/reports/{id}", get(routes::reports::show))
+        .add(
             &["GET"],
             "/api/analytics/cache-stats",
             get(routes::analytics::cache_stats),

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::error::ApiError;
+use crate::export::time::parse_duration;
 use crate::suite::Problem;
 
 /// Largest page.
@@ -188,22 +189,6 @@ fn quoted(raw: &str) -> String {
     } else {
         format!("{cut:?}")
     }
-}
-
-/// `90s`, `5m`, `1h`, `7d`, or a bare number of seconds.
-fn parse_duration(raw: &str) -> Option<Duration> {
-    let raw = raw.trim();
-    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
-    let (n, unit) = raw.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        "d" => n.checked_mul(86_400)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
 }
 
 #[cfg(test)]

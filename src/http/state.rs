@@ -10,6 +10,7 @@ use crate::metrics::Metrics;
 use crate::monitor::Monitor;
 use crate::progress::ProgressHub;
 use crate::queue::TestQueue;
+use crate::reports::ReportService;
 
 /// Handles shared by all requests.
 #[derive(Clone)]
@@ -28,6 +29,8 @@ pub struct AppState {
     pub progress: ProgressHub,
     /// Analytics queries.
     pub analytics: AnalyticsEngine,
+    /// Reports.
+    pub reports: ReportService,
     /// When set, the bearer token every protected route requires.
     pub api_token: Option<Arc<ApiToken>>,
 }

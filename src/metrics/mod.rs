@@ -12,6 +12,7 @@ mod http;
 mod monitor;
 mod providers;
 mod queue;
+mod reports;
 mod storage;
 mod websocket;
 
@@ -21,6 +22,7 @@ pub use http::HttpMetrics;
 pub use monitor::MonitorMetrics;
 pub use providers::ProviderMetrics;
 pub use queue::QueueMetrics;
+pub use reports::{REPORT_KINDS, ReportMetrics};
 pub use storage::StorageMetrics;
 pub use websocket::{CLOSE_REASONS, DELIVERY_BUCKETS, WebsocketMetrics};
 
@@ -61,6 +63,8 @@ pub struct Metrics {
     pub websocket: WebsocketMetrics,
     /// Analytics queries.
     pub analytics: AnalyticsMetrics,
+    /// Reports.
+    pub reports: ReportMetrics,
 }
 
 impl Metrics {
@@ -93,6 +97,7 @@ impl Metrics {
             monitor: MonitorMetrics::new(&registry)?,
             websocket: WebsocketMetrics::new(&registry)?,
             analytics: AnalyticsMetrics::new(&registry)?,
+            reports: ReportMetrics::new(&registry)?,
             registry,
         })
     }

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::queries::analytics::{self as q, ExecutionResults, RollupFilter, RollupRow};
+use super::queries::reports::{NewReport, ReportRecord};
 use super::{Storage, StorageError, now_ms, op, rollup};
 
 impl Storage {
@@ -60,6 +61,77 @@ impl Storage {
         self.inner
             .readers
             .run(op::RAW_READ, move |c| q::execution_tests(c, id))
+            .await
+    }
+
+    /// The latest completed execution of `suite_id` before execution `id`.
+    pub async fn previous_execution(
+        &self,
+        suite_id: i64,
+        id: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        self.inner
+            .readers
+            .run(op::GET_EXECUTION, move |c| {
+                super::queries::reports::previous_execution(c, suite_id, id)
+            })
+            .await
+    }
+
+    /// Stores a report; returns its id.
+    pub async fn insert_report(&self, report: NewReport) -> Result<i64, StorageError> {
+        let now = now_ms();
+        self.inner
+            .writer
+            .call(op::REPORT_WRITE, move |c| {
+                super::queries::reports::insert(c, &report, now)
+            })
+            .await
+    }
+
+    /// Records the rendered size of a stored report, or the error that stopped
+    /// its rendering (the report is then `failed`).
+    pub async fn finish_report(
+        &self,
+        id: i64,
+        rendered: Result<i64, String>,
+    ) -> Result<(), StorageError> {
+        self.inner
+            .writer
+            .call(op::REPORT_WRITE, move |c| {
+                super::queries::reports::finish(
+                    c,
+                    id,
+                    rendered.as_ref().map(|s| *s).map_err(|e| e.as_str()),
+                )
+            })
+            .await
+    }
+
+    /// A stored report and its data (JSON).
+    pub async fn get_report(
+        &self,
+        id: i64,
+    ) -> Result<Option<(ReportRecord, String)>, StorageError> {
+        self.inner
+            .readers
+            .run(op::REPORT_READ, move |c| {
+                super::queries::reports::get(c, id)
+            })
+            .await
+    }
+
+    /// Stored reports, newest first, and how many there are.
+    pub async fn list_reports(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<ReportRecord>, i64), StorageError> {
+        self.inner
+            .readers
+            .run(op::REPORT_READ, move |c| {
+                super::queries::reports::list(c, limit, offset)
+            })
             .await
     }
 

@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0002_rollups.sql"),
         then: Some(backfill_rollups),
     },
+    Migration {
+        name: "0003_reports",
+        sql: include_str!("../../migrations/0003_reports.sql"),
+        then: None,
+    },
 ];
 
 /// Rollups for the results a database already holds (minute rows for the

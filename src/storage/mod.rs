@@ -42,6 +42,7 @@ pub use queries::executions::{
 };
 pub use queries::monitor::{AlertRow, MonitorSampleRow};
 pub use queries::provider_cache::{CachedResponse, NewCacheEntry};
+pub use queries::reports::{NewReport, ReportRecord};
 pub use queries::results::{GroupTotals, NewTestResult, ResultCounts, ResultFilter, ResultRecord};
 pub use queries::suites::{NewSuite, NewTestCase, SuiteRecord};
 
@@ -76,6 +77,8 @@ mod op {
     pub(super) const ROLLUP_READ: &str = "rollup_read";
     pub(super) const ROLLUP_WRITE: &str = "rollup_write";
     pub(super) const RAW_READ: &str = "analytics_raw_read";
+    pub(super) const REPORT_WRITE: &str = "report_write";
+    pub(super) const REPORT_READ: &str = "report_read";
     /// Every operation, so their series exist (at zero) from the start.
     pub(super) const ALL: &[&str] = &[
         INSERT_RESULTS,
@@ -102,6 +105,8 @@ mod op {
         ROLLUP_READ,
         ROLLUP_WRITE,
         RAW_READ,
+        REPORT_WRITE,
+        REPORT_READ,
     ];
 }
 

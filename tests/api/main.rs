@@ -23,6 +23,7 @@ mod prometheus_live;
 mod promql;
 mod providers;
 mod queue_faults;
+mod reports;
 mod run_cli;
 mod storage;
 mod ws;

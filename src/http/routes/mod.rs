@@ -6,6 +6,7 @@ pub(super) mod executions;
 pub(super) mod health;
 pub(super) mod metrics;
 pub(super) mod performance;
+pub(super) mod reports;
 pub(super) mod suites;
 pub(super) mod ws;
 

@@ -7,6 +7,7 @@ pub(super) mod maintenance;
 pub(super) mod meta;
 pub(super) mod monitor;
 pub(super) mod provider_cache;
+pub(super) mod reports;
 pub(super) mod results;
 pub(super) mod suites;
 
