@@ -190,6 +190,11 @@ impl App {
         &self.state.progress
     }
 
+    /// The report service.
+    pub fn reports(&self) -> &ReportService {
+        &self.state.reports
+    }
+
     /// Serves until `shutdown` resolves, then shuts down gracefully.
     pub async fn run(
         self,

@@ -87,7 +87,8 @@ enum AnalyticsAction {
 struct BenchCommand {
     /// Scenarios to run (default: the queue ones): queue-1k, queue-10k,
     /// queue-100k-memory; ws-1k, ws-10k (WebSocket fan-out against a server
-    /// in a child process); analytics (queries over 1M results).
+    /// in a child process); analytics (queries over 1M results); reports
+    /// (execution and model-comparison reports over 1M results).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
     /// Where scenario databases and the cached 1M-result database live.
@@ -325,6 +326,17 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
             analytics_met &= figures.met();
             continue;
         }
+        if name == "reports" {
+            eprintln!("running {name} ...");
+            let figures = bench::reports::run(&args.data_dir).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&figures)?);
+            } else {
+                print!("{}", bench::reports::table(&figures));
+            }
+            analytics_met &= figures.met();
+            continue;
+        }
         // Fan-out scenarios start their own server process and are the
         // client side themselves.
         if let Some(s) = bench::websocket::scenario(name) {
@@ -341,7 +353,7 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
                 .iter()
                 .map(|s| s.name)
                 .chain(bench::websocket::WS_SCENARIOS.iter().map(|s| s.name))
-                .chain(["analytics"])
+                .chain(["analytics", "reports"])
                 .collect();
             format!("unknown scenario {name:?}; known: {}", known.join(", "))
         })?;

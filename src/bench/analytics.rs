@@ -389,7 +389,7 @@ async fn writer(dir: &Path) -> anyhow::Result<(f64, f64, f64)> {
 }
 
 /// The cached history database under `dir` (generated on first use).
-async fn history_db(dir: &Path) -> anyhow::Result<PathBuf> {
+pub(super) async fn history_db(dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!(
         "analytics-{HISTORY_RESULTS}-{}.db",

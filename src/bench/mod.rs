@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod history;
 mod process;
 pub mod queue;
+pub mod reports;
 pub mod websocket;
 
 use std::path::{Path, PathBuf};

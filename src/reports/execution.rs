@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -21,9 +21,13 @@ use crate::storage::{ResultFilter, TestRow};
 const FAILURES: i64 = 25;
 /// Characters of a reason or output shown.
 const CUT: usize = 200;
+/// Largest CSV document kept in the cache, bytes.
+const CSV_CACHED_MAX: usize = 32 << 20;
 
 struct Data {
     a: Arc<ExecutionAnalytics>,
+    /// Each test's description (or variables), by test index.
+    labels: Vec<String>,
     failures: Vec<ResultView>,
     flaky: Vec<Flaky>,
 }
@@ -37,7 +41,7 @@ struct Flaky {
 pub(super) async fn make(s: &ReportService, id: i64) -> Result<super::Report, ReportError> {
     let started = Instant::now();
     let i = &s.inner;
-    let (a, failed, errors, tests) = tokio::try_join!(
+    let (a, failed, errors, tests, config) = tokio::try_join!(
         async { Ok::<_, ReportError>(i.analytics.execution(id, 0, 0).await?.data) },
         async {
             Ok(i.queue
@@ -52,7 +56,9 @@ pub(super) async fn make(s: &ReportService, id: i64) -> Result<super::Report, Re
                 .items)
         },
         async { Ok(i.storage.execution_tests(id).await?.tests) },
+        async { Ok(i.storage.execution_config(id).await?) },
     )?;
+    let labels = config.as_deref().map(crate::suite::test_labels).unwrap_or_default();
     let previous = match a.suite_id {
         Some(suite) => match i.storage.previous_execution(suite, id).await? {
             Some(prev) => Some((prev, i.storage.execution_tests(prev).await?.tests)),
@@ -65,6 +71,7 @@ pub(super) async fn make(s: &ReportService, id: i64) -> Result<super::Report, Re
     let data = Arc::new(Data {
         failures: failed.into_iter().chain(errors).collect(),
         flaky,
+        labels,
         a,
     });
     let sum = &data.a.summary;
@@ -232,6 +239,7 @@ fn failures(d: &Data) -> Section {
             let r = &r.record;
             vec![
                 json!(r.test_idx),
+                json!(cut(d.label(r.test_idx))),
                 json!(r.prompt_idx),
                 json!(r.provider),
                 json!(if r.failure_reason == 2 {
@@ -251,23 +259,33 @@ fn failures(d: &Data) -> Section {
             "Up to {FAILURES} failed and {FAILURES} errored results, reasons and outputs cut at {CUT} characters."
         )],
         table: Some(Table {
-            columns: cols(&["test", "prompt", "provider", "kind", "reason", "output"]),
+            columns: cols(&["test", "description", "prompt", "provider", "kind", "reason", "output"]),
             rows,
         }),
         ..Section::default()
     }
 }
 
-fn tests_table(tests: &[TestFigures]) -> Table {
+impl Data {
+    fn label(&self, test: i64) -> &str {
+        usize::try_from(test)
+            .ok()
+            .and_then(|t| self.labels.get(t))
+            .map_or("", String::as_str)
+    }
+}
+
+fn tests_table(d: &Data, tests: &[TestFigures]) -> Table {
     Table {
         columns: cols(&[
-            "test", "prompt", "provider", "model", "runs", "failed", "errors", "max ms", "mean ms",
+            "test", "description", "prompt", "provider", "model", "runs", "failed", "errors", "max ms", "mean ms",
         ]),
         rows: tests
             .iter()
             .map(|t| {
                 vec![
                     json!(t.test_idx),
+                    json!(cut(d.label(t.test_idx))),
                     json!(t.prompt_idx),
                     json!(t.provider),
                     json!(t.model),
@@ -286,7 +304,7 @@ fn slowest(d: &Data) -> Section {
     Section {
         id: "slowest".into(),
         title: "Slowest tests".into(),
-        table: Some(tests_table(&d.a.slowest)),
+        table: Some(tests_table(d, &d.a.slowest)),
         ..Section::default()
     }
 }
@@ -295,7 +313,7 @@ fn most_failing(d: &Data) -> Section {
     Section {
         id: "most_failing".into(),
         title: "Most failing tests".into(),
-        table: Some(tests_table(&d.a.most_failing)),
+        table: Some(tests_table(d, &d.a.most_failing)),
         ..Section::default()
     }
 }
@@ -313,13 +331,14 @@ fn flaky_section(d: &Data) -> Section {
             )
         }],
         table: Some(Table {
-            columns: cols(&["test", "prompt", "provider", "model", "why"]),
+            columns: cols(&["test", "description", "prompt", "provider", "model", "why"]),
             rows: d
                 .flaky
                 .iter()
                 .map(|f| {
                     vec![
                         json!(f.test.test_idx),
+                        json!(cut(d.label(f.test.test_idx))),
                         json!(f.test.prompt_idx),
                         json!(f.test.provider),
                         json!(f.test.model),
@@ -384,13 +403,35 @@ fn flaky(tests: &[TestRow], previous: Option<&(i64, Vec<TestRow>)>) -> Vec<Flaky
 }
 
 /// Every result of the execution as CSV (the export's columns).
+/// Every result of execution `id` as CSV. A finished execution's document
+/// is kept as long as report data (its results no longer change).
 pub(super) async fn csv(s: &ReportService, id: i64) -> Result<String, ReportError> {
-    let mut stream = s.inner.queue.export(id, ExportFormat::Csv).await?;
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        out.extend_from_slice(&chunk?);
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    let i = &s.inner;
+    let doc = i
+        .csv
+        .get_or_try_insert_with_expiry(&id, async {
+            // Read before the results: one finishing meanwhile is not kept.
+            let finished = i
+                .storage
+                .get_execution(id)
+                .await?
+                .is_some_and(|e| e.status.is_final());
+            let mut stream = i.queue.export(id, ExportFormat::Csv).await?;
+            let mut out = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                out.extend_from_slice(&chunk?);
+            }
+            let body = String::from_utf8(out)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            let ttl = if finished && body.len() <= CSV_CACHED_MAX {
+                i.data.ttl()
+            } else {
+                Duration::ZERO
+            };
+            Ok::<_, ReportError>((Arc::new(body), ttl))
+        })
+        .await?;
+    Ok(String::clone(&doc))
 }
 
 fn cols(names: &[&str]) -> Vec<String> {

@@ -105,6 +105,8 @@ struct Inner {
     storage: Storage,
     metrics: ReportMetrics,
     data: TtlCache<String, Arc<Report>>,
+    /// Finished executions' CSV documents, by execution.
+    csv: TtlCache<i64, Arc<String>>,
     templates: TtlCache<(), Arc<Environment<'static>>>,
     template_dir: Option<PathBuf>,
 }
@@ -126,6 +128,12 @@ impl ReportService {
                 data: TtlCache::new(
                     "report_data",
                     128,
+                    cache_ttl.unwrap_or(DATA_TTL),
+                    &metrics.cache,
+                ),
+                csv: TtlCache::new(
+                    "report_csv",
+                    8,
                     cache_ttl.unwrap_or(DATA_TTL),
                     &metrics.cache,
                 ),

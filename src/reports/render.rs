@@ -25,6 +25,9 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format.
+    pub const ALL: [Format; 4] = [Format::Json, Format::Markdown, Format::Html, Format::Csv];
+
     /// Every format by name.
     pub const NAMES: [&'static str; 4] = ["json", "md", "html", "csv"];
 

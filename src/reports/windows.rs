@@ -83,32 +83,44 @@ fn recommendation(d: &ModelsReport) -> Section {
             "No model has {MIN_RESULTS} results or more in this window: nothing to recommend."
         ));
     } else {
-        let by = |f: &dyn Fn(&ModelFigures) -> f64| {
-            eligible
-                .iter()
-                .copied()
-                .max_by(|a, b| f(a).total_cmp(&f(b)))
-                .expect("not empty")
-        };
-        let quality = by(&|m| m.figures.pass_rate);
-        let cheap = by(&|m| -m.figures.cost_per_passing_test_usd.unwrap_or(f64::INFINITY));
-        let value = by(&|m| m.figures.pass_rate / m.figures.cost_per_test_usd.max(1e-12));
+        let quality = best(&eligible, |m| m.figures.pass_rate);
         text.push(format!(
             "Quality: {} passes {} of its tests.",
             name(quality),
             pct(quality.figures.pass_rate)
         ));
-        text.push(format!(
-            "Cost: {} is cheapest per passing test at {}.",
-            name(cheap),
-            usd(cheap.figures.cost_per_passing_test_usd.unwrap_or(0.0))
-        ));
-        text.push(format!(
-            "Quality per dollar: {} ({} pass rate at {} per test).",
-            name(value),
-            pct(value.figures.pass_rate),
-            usd(value.figures.cost_per_test_usd)
-        ));
+        // Cost rankings among models that were charged for: a free one (a
+        // local or test provider) costs nothing and would win every time.
+        let (priced, free): (Vec<&ModelFigures>, Vec<&ModelFigures>) =
+            eligible.iter().partition(|m| m.figures.cost_usd > 0.0);
+        if priced.is_empty() {
+            text.push("Cost: no model in this window was charged for; nothing to compare.".into());
+        } else {
+            let cheap = best(&priced, |m| {
+                -m.figures.cost_per_passing_test_usd.unwrap_or(f64::INFINITY)
+            });
+            let value = best(&priced, |m| {
+                m.figures.pass_rate / m.figures.cost_per_test_usd.max(1e-12)
+            });
+            text.push(format!(
+                "Cost: {} is cheapest per passing test at {}.",
+                name(cheap),
+                usd(cheap.figures.cost_per_passing_test_usd.unwrap_or(0.0))
+            ));
+            text.push(format!(
+                "Quality per dollar: {} ({} pass rate at {} per test).",
+                name(value),
+                pct(value.figures.pass_rate),
+                usd(value.figures.cost_per_test_usd)
+            ));
+        }
+        if !free.is_empty() {
+            let names: Vec<String> = free.iter().map(|m| name(m)).collect();
+            text.push(format!(
+                "Not charged for (left out of the cost ranking): {}.",
+                names.join(", ")
+            ));
+        }
     }
     Section {
         id: "recommendation".into(),
@@ -116,6 +128,15 @@ fn recommendation(d: &ModelsReport) -> Section {
         text,
         ..Section::default()
     }
+}
+
+/// The model of `among` (not empty) scoring highest on `f`.
+fn best<'a>(among: &[&'a ModelFigures], f: impl Fn(&ModelFigures) -> f64) -> &'a ModelFigures {
+    among
+        .iter()
+        .copied()
+        .max_by(|a, b| f(a).total_cmp(&f(b)))
+        .expect("not empty")
 }
 
 fn models_table(d: &ModelsReport) -> Section {

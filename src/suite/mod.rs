@@ -26,7 +26,7 @@ use crate::assertions::Assertion;
 use template::Templates;
 use vars::StagedVars;
 
-pub use parse::{document, labels, parse, parse_document};
+pub use parse::{document, labels, parse, parse_document, test_labels};
 
 /// Largest suite document, in bytes: a 100,000-test suite with a few
 /// assertions each is about 40 MB once inlined.

@@ -82,6 +82,45 @@ pub fn labels(config: &str) -> (Vec<String>, Vec<String>) {
     (prompts, providers)
 }
 
+/// Each inline test's label from a stored suite document, in test order:
+/// its description, else its variables (`k=v, ...`, cut at 80 characters);
+/// empty when the document has no inline tests.
+pub fn test_labels(config: &str) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Tests {
+        #[serde(default)]
+        tests: Option<Value>,
+    }
+    let Ok(Tests {
+        tests: Some(Value::Array(tests)),
+    }) = serde_json::from_str::<Tests>(config)
+    else {
+        return Vec::new();
+    };
+    tests
+        .iter()
+        .map(|t| match (t.get("description"), t.get("vars")) {
+            (Some(Value::String(d)), _) => d.clone(),
+            (_, Some(Value::Object(vars))) => {
+                let all = vars
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => format!("{k}={s}"),
+                        other => format!("{k}={other}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut cut: String = all.chars().take(80).collect();
+                if cut.len() < all.len() {
+                    cut.push('…');
+                }
+                cut
+            }
+            _ => String::new(),
+        })
+        .collect()
+}
+
 /// Parses a suite from its JSON document (see [`document`]).
 pub fn parse_document(
     doc: &Value,
@@ -377,5 +416,17 @@ fn file_references(root: &Map<String, Value>, r: &mut Report) {
         if let Some(v) = root.get(key) {
             walk(key.to_owned(), v, r);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn test_labels_are_descriptions_else_variables() {
+        let doc = r#"{"prompts":["p"],"tests":[{"description":"greets"},{"vars":{"name":"Ada","n":3}},{}]}"#;
+        assert_eq!(super::test_labels(doc), ["greets", "n=3, name=Ada", ""]);
+        assert!(super::test_labels("{}").is_empty());
+        assert!(super::test_labels("not json").is_empty());
+        assert!(super::test_labels(r#"{"tests":"file://t.csv"}"#).is_empty());
     }
 }
