@@ -86,7 +86,10 @@ pub async fn run(dir: &Path) -> anyhow::Result<ReportsBenchFigures> {
     let results = storage.count_results().await?;
 
     let specs = [
-        ("execution (10,000 results)", json!({"execution": execution})),
+        (
+            "execution (10,000 results)",
+            json!({"execution": execution}),
+        ),
         ("model-comparison 30d", json!({"window": "30d"})),
     ];
     let mut reports = Vec::new();
@@ -127,7 +130,9 @@ pub async fn run(dir: &Path) -> anyhow::Result<ReportsBenchFigures> {
     let worst_stored = worst(|r| r.stored_ms[1]);
     let targets = vec![
         (
-            format!("every report made in <= {MISS_MAX_MS} ms with nothing cached (worst {worst_miss:.1})"),
+            format!(
+                "every report made in <= {MISS_MAX_MS} ms with nothing cached (worst {worst_miss:.1})"
+            ),
             worst_miss <= MISS_MAX_MS,
         ),
         (

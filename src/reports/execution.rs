@@ -58,7 +58,10 @@ pub(super) async fn make(s: &ReportService, id: i64) -> Result<super::Report, Re
         async { Ok(i.storage.execution_tests(id).await?.tests) },
         async { Ok(i.storage.execution_config(id).await?) },
     )?;
-    let labels = config.as_deref().map(crate::suite::test_labels).unwrap_or_default();
+    let labels = config
+        .as_deref()
+        .map(crate::suite::test_labels)
+        .unwrap_or_default();
     let previous = match a.suite_id {
         Some(suite) => match i.storage.previous_execution(suite, id).await? {
             Some(prev) => Some((prev, i.storage.execution_tests(prev).await?.tests)),
@@ -259,7 +262,15 @@ fn failures(d: &Data) -> Section {
             "Up to {FAILURES} failed and {FAILURES} errored results, reasons and outputs cut at {CUT} characters."
         )],
         table: Some(Table {
-            columns: cols(&["test", "description", "prompt", "provider", "kind", "reason", "output"]),
+            columns: cols(&[
+                "test",
+                "description",
+                "prompt",
+                "provider",
+                "kind",
+                "reason",
+                "output",
+            ]),
             rows,
         }),
         ..Section::default()
@@ -278,7 +289,16 @@ impl Data {
 fn tests_table(d: &Data, tests: &[TestFigures]) -> Table {
     Table {
         columns: cols(&[
-            "test", "description", "prompt", "provider", "model", "runs", "failed", "errors", "max ms", "mean ms",
+            "test",
+            "description",
+            "prompt",
+            "provider",
+            "model",
+            "runs",
+            "failed",
+            "errors",
+            "max ms",
+            "mean ms",
         ]),
         rows: tests
             .iter()

@@ -218,7 +218,9 @@ async fn every_kind_renders_in_every_format_with_the_numbers_of_analytics() {
     let cost = advice.iter().find(|t| t.starts_with("Cost:")).unwrap();
     assert!(cost.contains("llama3-8b"), "{advice:?}");
     assert!(
-        advice.iter().any(|t| t.starts_with("Not charged for") && t.contains("echo/echo")),
+        advice
+            .iter()
+            .any(|t| t.starts_with("Not charged for") && t.contains("echo/echo")),
         "{advice:?}"
     );
     let c = app.get_json("/api/analytics/cost?window=30d").await;
@@ -345,6 +347,14 @@ async fn an_empty_window_says_so_and_bad_requests_name_the_problem() {
         .post_raw("/api/reports", "application/json", "{not json")
         .await;
     assert_eq!(res.status(), 400);
+    let huge = format!(
+        r#"{{"kind": "cost", "params": {{"suite": "{}"}}}}"#,
+        "x".repeat(3 << 20)
+    );
+    let res = app
+        .post_raw("/api/reports", "application/json", &huge)
+        .await;
+    assert_eq!(res.status(), 413);
     assert_eq!(app.get("/api/reports/99999").await.status(), 404);
     assert_eq!(app.get("/api/reports/abc").await.status(), 400);
     assert_eq!(app.get("/api/reports/1?format=pdf").await.status(), 400);
@@ -438,7 +448,11 @@ document.body.setAttribute("data-layout", JSON.stringify({
         .arg(&page)
         .output()
         .expect("chromium (Debian package chromium) must be installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dom = scraper::Html::parse_document(&String::from_utf8_lossy(&out.stdout));
     let body = dom
         .select(&scraper::Selector::parse("body").unwrap())
@@ -486,13 +500,19 @@ async fn html_reports_lay_out_their_charts_in_chromium() {
                 .await
                 .unwrap();
             let charts = layout["charts"].as_array().unwrap();
-            assert!(!charts.is_empty(), "{kind} at {width}px: no charts laid out");
+            assert!(
+                !charts.is_empty(),
+                "{kind} at {width}px: no charts laid out"
+            );
             for c in charts {
                 assert!(
                     c["width"].as_f64().unwrap() > 0.0 && c["height"].as_f64().unwrap() > 0.0,
                     "{kind} at {width}px: a chart with no size: {c}"
                 );
-                assert!(c["marks"].as_u64().unwrap() > 0, "{kind} at {width}px: an empty chart: {c}");
+                assert!(
+                    c["marks"].as_u64().unwrap() > 0,
+                    "{kind} at {width}px: an empty chart: {c}"
+                );
             }
             assert!(
                 layout["scrollWidth"].as_f64() <= layout["viewport"].as_f64(),
@@ -520,7 +540,11 @@ async fn html_reports_lay_out_their_charts_in_chromium() {
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
     if let Ok(to) = std::env::var("REPORT_SCREENSHOT") {
