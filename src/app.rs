@@ -24,6 +24,7 @@ use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, MonitorConfig, alertmanager};
+use crate::optimize::OptimizeService;
 use crate::progress::ProgressHub;
 use crate::queue::{QueueConfig, TestQueue};
 use crate::reports::ReportService;
@@ -127,7 +128,23 @@ impl App {
             config.report_templates.clone(),
             config.cache_ttl,
         );
+        let llm = match &config.optimize_provider {
+            Some(spec) => Some(
+                crate::providers::build(spec)
+                    .map_err(|e| anyhow::anyhow!("OPTIMIZE_PROVIDER: {e}"))?,
+            ),
+            None => None,
+        };
+        let optimize = OptimizeService::new(
+            storage.clone(),
+            analytics.clone(),
+            queue.clone(),
+            &metrics,
+            llm,
+            config.cache_ttl,
+        );
         let state = AppState {
+            optimize,
             reports,
             analytics,
             metrics,
@@ -193,6 +210,11 @@ impl App {
     /// The report service.
     pub fn reports(&self) -> &ReportService {
         &self.state.reports
+    }
+
+    /// The prompt optimization service.
+    pub fn optimize(&self) -> &OptimizeService {
+        &self.state.optimize
     }
 
     /// Serves until `shutdown` resolves, then shuts down gracefully.

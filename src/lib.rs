@@ -51,6 +51,7 @@ pub mod http;
 pub mod js;
 pub mod metrics;
 pub mod monitor;
+pub mod optimize;
 pub mod progress;
 pub mod providers;
 pub mod queue;

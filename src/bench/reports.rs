@@ -203,7 +203,7 @@ async fn make(
     format: Format,
 ) -> anyhow::Result<(i64, usize)> {
     let r = service
-        .generate(spec.clone(), format)
+        .generate(*spec, format)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((r.id, r.body.len()))

@@ -60,6 +60,9 @@ pub struct Config {
     /// A folder whose `report.html` / `report.md` replace the embedded
     /// report templates (`REPORT_TEMPLATES`).
     pub report_templates: Option<PathBuf>,
+    /// The model asked for prompt rewrites (`OPTIMIZE_PROVIDER`: a provider
+    /// id, or `{"id", "config"}` as JSON); none by default.
+    pub optimize_provider: Option<crate::suite::ProviderSpec>,
     /// `tracing` filter directives (`RUST_LOG`).
     pub log_filter: String,
 }
@@ -131,6 +134,7 @@ impl Default for Config {
             rollup_minute_retention: crate::storage::ROLLUP_MINUTE_RETENTION,
             analytics_slow_query: Duration::from_millis(50),
             report_templates: None,
+            optimize_provider: None,
             log_filter: "info".to_owned(),
         }
     }
@@ -262,6 +266,11 @@ impl Config {
             }
             None => None,
         };
+        let optimize_provider = match lookup("OPTIMIZE_PROVIDER")? {
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => Some(optimize_provider(&v)?),
+            None => None,
+        };
         let log_filter = match lookup("RUST_LOG")? {
             Some(v) => {
                 EnvFilter::try_new(&v).map_err(|e| {
@@ -289,6 +298,7 @@ impl Config {
             rollup_minute_retention,
             analytics_slow_query,
             report_templates,
+            optimize_provider,
             log_filter,
         })
     }
@@ -355,3 +365,41 @@ fn progress_config(
 
 #[cfg(test)]
 mod tests;
+
+/// `OPTIMIZE_PROVIDER`: `openai:gpt-4o-mini`, or `{"id": ..., "config": {...}}`.
+fn optimize_provider(v: &str) -> Result<crate::suite::ProviderSpec, ConfigError> {
+    const NAME: &str = "OPTIMIZE_PROVIDER";
+    let (id, config) = if v.trim_start().starts_with('{') {
+        let doc: serde_json::Value = serde_json::from_str(v)
+            .map_err(|e| invalid(NAME, v, &format!("not valid JSON: {e}")))?;
+        let id = doc
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| {
+                invalid(
+                    NAME,
+                    v,
+                    "expected {\"id\": \"openai:<model>\", \"config\": {...}}",
+                )
+            })?
+            .to_owned();
+        let config = match doc.get("config") {
+            None => serde_json::Map::new(),
+            Some(serde_json::Value::Object(c)) => c.clone(),
+            Some(_) => return Err(invalid(NAME, v, "config must be an object")),
+        };
+        (id, config)
+    } else {
+        (v.trim().to_owned(), serde_json::Map::new())
+    };
+    let spec = crate::suite::ProviderSpec {
+        id,
+        label: None,
+        config,
+        delay_ms: None,
+    };
+    if let Some(problem) = crate::providers::check(&spec).into_iter().next() {
+        return Err(invalid(NAME, v, &problem));
+    }
+    Ok(spec)
+}

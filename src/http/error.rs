@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::analytics::AnalyticsError;
 use crate::monitor::MonitorError;
+use crate::optimize::OptimizeError;
 use crate::progress::ProgressError;
 use crate::queue::QueueError;
 use crate::reports::ReportError;
@@ -175,6 +176,19 @@ impl From<ReportError> for ApiError {
             ReportError::Template(m) => Self::internal(m),
             ReportError::Storage(s) => s.into(),
             ReportError::Queue(q) => q.into(),
+        }
+    }
+}
+
+impl From<OptimizeError> for ApiError {
+    fn from(e: OptimizeError) -> Self {
+        match e {
+            OptimizeError::Invalid(problems) => {
+                Self::invalid("invalid_request", problems).into_bad_request()
+            }
+            OptimizeError::NotFound(m) => Self::not_found(m),
+            OptimizeError::Storage(s) => s.into(),
+            OptimizeError::Queue(q) => q.into(),
         }
     }
 }

@@ -88,6 +88,26 @@ pub fn router(state: AppState) -> Router {
         )
         .add(&["GET"], "/api/reports/{id}", get(routes::reports::show))
         .add(
+            &["POST"],
+            "/api/optimization/analyze",
+            post(routes::optimize::analyze),
+        )
+        .add(
+            &["POST"],
+            "/api/optimization/verify",
+            post(routes::optimize::verify),
+        )
+        .add(
+            &["GET"],
+            "/api/optimization/verify/{id}",
+            get(routes::optimize::verification),
+        )
+        .add(
+            &["GET"],
+            "/api/optimization/suggestions",
+            get(routes::optimize::suggestions),
+        )
+        .add(
             &["GET"],
             "/api/analytics/cache-stats",
             get(routes::analytics::cache_stats),

@@ -8,6 +8,7 @@ use crate::events::EventBus;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::monitor::Monitor;
+use crate::optimize::OptimizeService;
 use crate::progress::ProgressHub;
 use crate::queue::TestQueue;
 use crate::reports::ReportService;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub analytics: AnalyticsEngine,
     /// Reports.
     pub reports: ReportService,
+    /// Prompt optimization.
+    pub optimize: OptimizeService,
     /// When set, the bearer token every protected route requires.
     pub api_token: Option<Arc<ApiToken>>,
 }

@@ -10,6 +10,7 @@ mod analytics;
 mod cache;
 mod http;
 mod monitor;
+mod optimize;
 mod providers;
 mod queue;
 mod reports;
@@ -20,6 +21,7 @@ pub use analytics::{ANALYTICS_BUCKETS, ANALYTICS_QUERIES, AnalyticsMetrics};
 pub use cache::CacheMetrics;
 pub use http::HttpMetrics;
 pub use monitor::MonitorMetrics;
+pub use optimize::OptimizeMetrics;
 pub use providers::ProviderMetrics;
 pub use queue::QueueMetrics;
 pub use reports::{REPORT_KINDS, ReportMetrics};
@@ -65,6 +67,8 @@ pub struct Metrics {
     pub analytics: AnalyticsMetrics,
     /// Reports.
     pub reports: ReportMetrics,
+    /// Prompt optimization.
+    pub optimize: OptimizeMetrics,
 }
 
 impl Metrics {
@@ -98,6 +102,7 @@ impl Metrics {
             websocket: WebsocketMetrics::new(&registry)?,
             analytics: AnalyticsMetrics::new(&registry)?,
             reports: ReportMetrics::new(&registry)?,
+            optimize: OptimizeMetrics::new(&registry)?,
             registry,
         })
     }

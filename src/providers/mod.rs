@@ -14,7 +14,7 @@ mod cache;
 pub mod echo;
 pub mod mock;
 pub mod openai;
-mod pricing;
+pub mod pricing;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -15,6 +15,7 @@ mod connection;
 mod error;
 mod migrations;
 mod monitor;
+mod optimize;
 mod queries;
 mod readers;
 pub mod rollup;
@@ -36,11 +37,13 @@ pub fn sqlite_memory_peak() -> i64 {
 }
 
 pub use migrations::{MigrationReport, SCHEMA_VERSION, schema_fingerprint};
+pub use optimize::PromptHistory;
 pub use queries::analytics::{ExecutionResults, RollupFilter, RollupRow, TestRow};
 pub use queries::executions::{
     ExecutionRecord, ExecutionStatus, JobSpec, NewExecution, PendingJob, Priority,
 };
 pub use queries::monitor::{AlertRow, MonitorSampleRow};
+pub use queries::optimize::{NewSuggestion, SuggestionRecord};
 pub use queries::provider_cache::{CachedResponse, NewCacheEntry};
 pub use queries::reports::{NewReport, ReportRecord};
 pub use queries::results::{GroupTotals, NewTestResult, ResultCounts, ResultFilter, ResultRecord};
@@ -79,6 +82,9 @@ mod op {
     pub(super) const RAW_READ: &str = "analytics_raw_read";
     pub(super) const REPORT_WRITE: &str = "report_write";
     pub(super) const REPORT_READ: &str = "report_read";
+    pub(super) const SUGGESTION_WRITE: &str = "suggestion_write";
+    pub(super) const SUGGESTION_READ: &str = "suggestion_read";
+    pub(super) const OPTIMIZE_DATA: &str = "optimize_data_read";
     /// Every operation, so their series exist (at zero) from the start.
     pub(super) const ALL: &[&str] = &[
         INSERT_RESULTS,
@@ -107,6 +113,9 @@ mod op {
         RAW_READ,
         REPORT_WRITE,
         REPORT_READ,
+        SUGGESTION_WRITE,
+        SUGGESTION_READ,
+        OPTIMIZE_DATA,
     ];
 }
 

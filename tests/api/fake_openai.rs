@@ -142,6 +142,9 @@ async fn completions(
     if body["model"] == "scripted" {
         return scripted(&seen, &body).await;
     }
+    if let Some(model @ ("rewriter" | "rewriter-drops")) = body["model"].as_str() {
+        return rewriter(model, &body);
+    }
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -204,6 +207,33 @@ async fn completions(
             r
         }
     }
+}
+
+/// A prompt rewriter (no key, like a local server): `rewriter` answers the
+/// text between `<prompt>` tags without "Please " and with an output format,
+/// in a code fence; `rewriter-drops` answers one without its variables.
+fn rewriter(model: &str, body: &Value) -> Response {
+    let asked = body["messages"][0]["content"].as_str().unwrap_or_default();
+    let inner = asked
+        .split_once("<prompt>\n")
+        .and_then(|(_, rest)| rest.rsplit_once("\n</prompt>"))
+        .map_or("", |(p, _)| p);
+    let answer = if model == "rewriter" {
+        format!(
+            "```\n{}\nRespond in JSON.\n```",
+            inner.replace("Please ", "")
+        )
+    } else {
+        "Summarize the text.".to_owned()
+    };
+    Json(json!({
+        "id": "chatcmpl-r",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 200, "completion_tokens": 40, "total_tokens": 240}
+    }))
+    .into_response()
 }
 
 /// Leaves the in-flight count when the request ends, however it ends.

@@ -17,6 +17,7 @@ mod http_errors;
 mod metrics;
 mod migrations;
 mod monitor;
+mod optimize;
 mod performance_api;
 mod prometheus_assets;
 mod prometheus_live;

@@ -5,6 +5,7 @@ pub(super) mod analytics;
 pub(super) mod executions;
 pub(super) mod health;
 pub(super) mod metrics;
+pub(super) mod optimize;
 pub(super) mod performance;
 pub(super) mod reports;
 pub(super) mod suites;

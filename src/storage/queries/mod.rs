@@ -6,6 +6,7 @@ pub(super) mod executions;
 pub(super) mod maintenance;
 pub(super) mod meta;
 pub(super) mod monitor;
+pub(super) mod optimize;
 pub(super) mod provider_cache;
 pub(super) mod reports;
 pub(super) mod results;
