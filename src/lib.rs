@@ -20,12 +20,16 @@
 //!   from the rollups, with caches per kind.
 //! - [`reports`] makes execution, model, cost, trend and performance
 //!   reports as JSON, Markdown, HTML or CSV, and stores them.
+//! - [`optimize`] analyzes prompts (real tokenizers), runs strategies in
+//!   parallel that say what each change saves, and verifies candidates by
+//!   running the suite on them through the queue.
 //! - [`cache`] is the `TtlCache` every cache is built from.
 //! - [`storage`] is the only place with SQL: a writer thread with group
 //!   commit, a read pool, embedded migrations.
 //! - [`health`] checks that the service can read and write its database.
 //! - [`bench`] is `promptgauge bench`: load scenarios and their figures.
-//! - [`cli`] is `promptgauge run`: a suite run embedded or on a server.
+//! - [`cli`] is `promptgauge run` (a suite run embedded or on a server),
+//!   `report` and `optimize`.
 //! - [`http`] is the only place that knows HTTP: router, auth, errors,
 //!   extractors, one file per resource under `http::routes`.
 //!

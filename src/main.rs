@@ -33,6 +33,30 @@ enum Command {
     Analytics(AnalyticsCommand),
     /// Make a report (execution, model-comparison, cost, trend, performance).
     Report(ReportCommand),
+    /// Analyze a prompt and suggest cheaper, better ones.
+    Optimize(OptimizeCommand),
+}
+
+/// `promptgauge optimize` arguments.
+#[derive(Args)]
+struct OptimizeCommand {
+    /// The prompt's text file (`-`: standard input).
+    prompt_file: PathBuf,
+    /// The model it runs on (`gpt-4o`, `openai:gpt-4o-mini`, `mock:x`): its tokenizer and prices.
+    #[arg(long)]
+    model: Option<String>,
+    /// The stored suite it belongs to: compares models and reads failures on it.
+    #[arg(long, value_name = "ID")]
+    suite: Option<i64>,
+    /// The prompt's index in that suite (from 0): its failures and repeated calls.
+    #[arg(long, value_name = "N", requires = "suite")]
+    prompt: Option<i64>,
+    /// Print the whole answer as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Ask a promptgauge server instead of reading the local database.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
 }
 
 /// `promptgauge report` arguments.
@@ -88,7 +112,8 @@ struct BenchCommand {
     /// Scenarios to run (default: the queue ones): queue-1k, queue-10k,
     /// queue-100k-memory; ws-1k, ws-10k (WebSocket fan-out against a server
     /// in a child process); analytics (queries over 1M results); reports
-    /// (execution and model-comparison reports over 1M results).
+    /// (execution and model-comparison reports over 1M results); optimize
+    /// (prompt analysis and strategies for a 2,000-token prompt).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
     /// Where scenario databases and the cached 1M-result database live.
@@ -201,8 +226,10 @@ fn main() -> ExitCode {
         .unwrap_or(Command::Serve(ServeCommand::default()));
     // `run` talks to a person through its progress line; only warnings
     // interrupt it unless RUST_LOG asks for more.
-    let quiet = matches!(command, Command::Run(_) | Command::Report(_))
-        && std::env::var_os("RUST_LOG").is_none();
+    let quiet = matches!(
+        command,
+        Command::Run(_) | Command::Report(_) | Command::Optimize(_)
+    ) && std::env::var_os("RUST_LOG").is_none();
     telemetry::init(if quiet { "warn" } else { &config.log_filter });
     let outcome = match command {
         Command::Serve(args) => serve(config, args.demo),
@@ -210,6 +237,7 @@ fn main() -> ExitCode {
         Command::Run(args) => return run(args, &config),
         Command::Bench(args) => return bench(args),
         Command::Report(args) => return report(args, &config),
+        Command::Optimize(args) => return optimize(args, &config),
         Command::Analytics(args) => match args.action {
             AnalyticsAction::Rebuild => rebuild_rollups(&config),
         },
@@ -326,6 +354,17 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
             analytics_met &= figures.met();
             continue;
         }
+        if name == "optimize" {
+            eprintln!("running {name} ...");
+            let figures = bench::optimize::run(&args.data_dir).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&figures)?);
+            } else {
+                print!("{}", bench::optimize::table(&figures));
+            }
+            analytics_met &= figures.met();
+            continue;
+        }
         if name == "reports" {
             eprintln!("running {name} ...");
             let figures = bench::reports::run(&args.data_dir).await?;
@@ -353,7 +392,7 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
                 .iter()
                 .map(|s| s.name)
                 .chain(bench::websocket::WS_SCENARIOS.iter().map(|s| s.name))
-                .chain(["analytics", "reports"])
+                .chain(["analytics", "reports", "optimize"])
                 .collect();
             format!("unknown scenario {name:?}; known: {}", known.join(", "))
         })?;
@@ -390,16 +429,33 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
     Ok(all.iter().all(|f| f.met) && fan_out.iter().all(|f| f.met) && analytics_met)
 }
 
-fn report(args: ReportCommand, config: &Config) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+fn optimize(args: OptimizeCommand, config: &Config) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(cli::EXIT_ERROR);
+    };
+    let args = cli::OptimizeArgs {
+        prompt_file: args.prompt_file,
+        model: args.model,
+        suite: args.suite,
+        prompt: args.prompt,
+        json: args.json,
+        server: args.server,
+    };
+    ExitCode::from(runtime.block_on(cli::optimize(args, config)))
+}
+
+/// A multi-threaded runtime for a one-shot command (the error printed).
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("promptgauge: cannot start the async runtime: {e}");
-            return ExitCode::from(cli::EXIT_ERROR);
-        }
+        .map_err(|e| eprintln!("promptgauge: cannot start the async runtime: {e}"))
+        .ok()
+}
+
+fn report(args: ReportCommand, config: &Config) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(cli::EXIT_ERROR);
     };
     let args = cli::ReportArgs {
         kind: args.kind,

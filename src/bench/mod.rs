@@ -7,6 +7,7 @@ pub mod analytics;
 pub mod bare_ws;
 pub mod fixtures;
 pub mod history;
+pub mod optimize;
 mod process;
 pub mod queue;
 pub mod reports;

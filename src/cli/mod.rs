@@ -5,6 +5,8 @@
 
 mod backend;
 mod display;
+mod local;
+mod optimize;
 mod report;
 
 use std::io::IsTerminal;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use backend::{Backend, Failure, Request};
+pub use optimize::{OptimizeArgs, optimize};
 pub use report::{ReportArgs, report};
 
 use crate::config::Config;

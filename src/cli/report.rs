@@ -3,22 +3,14 @@
 //! extension) or printed as Markdown.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
+use super::local::Local;
 use super::{EXIT_ERROR, EXIT_PASSED};
-use crate::analytics::{AnalyticsConfig, AnalyticsEngine};
 use crate::config::Config;
-use crate::events::EventBus;
-use crate::metrics::Metrics;
 use crate::monitor::{Monitor, MonitorConfig};
-use crate::queue::{QueueConfig, TestQueue};
 use crate::reports::{Format, ReportService, ReportSpec};
-use crate::storage::Storage;
 
 /// `promptgauge report` arguments.
 #[derive(Debug, Clone, Default)]
@@ -122,32 +114,12 @@ async fn run(args: ReportArgs, config: &Config) -> Result<(), String> {
 
 /// On this machine's database.
 async fn local(config: &Config, spec: ReportSpec, format: Format) -> Result<String, String> {
-    let metrics = Arc::new(Metrics::new().map_err(|e| e.to_string())?);
-    let storage = Storage::open_with_busy_timeout(
-        &config.database_path,
-        config.db_busy_timeout,
-        metrics.storage.clone(),
-    )
-    .map_err(|e| e.to_string())?;
-    storage.set_minute_retention(config.rollup_minute_retention);
-    let (tracker, token) = (TaskTracker::new(), CancellationToken::new());
-    let events = EventBus::new();
-    let queue = TestQueue::start(
-        storage.clone(),
-        &metrics,
-        events.clone(),
-        QueueConfig {
-            max_concurrency: config.max_concurrent_tests,
-            cache_ttl: config.cache_ttl,
-        },
-        tracker.clone(),
-        token.clone(),
-    );
+    let l = Local::open(config)?;
     // Not started: its history and alerts come from the database.
     let monitor = Monitor::new(
-        metrics.clone(),
-        storage.clone(),
-        events,
+        l.metrics.clone(),
+        l.storage.clone(),
+        l.events.clone(),
         MonitorConfig {
             interval: config.monitoring_interval,
             thresholds: config.thresholds,
@@ -156,12 +128,11 @@ async fn local(config: &Config, spec: ReportSpec, format: Format) -> Result<Stri
             max_concurrent_tests: config.max_concurrent_tests,
         },
     );
-    let analytics = AnalyticsEngine::new(storage.clone(), &metrics, AnalyticsConfig::default());
     let reports = ReportService::new(
-        analytics,
-        queue.clone(),
+        l.analytics.clone(),
+        l.queue.clone(),
         monitor,
-        &metrics,
+        &l.metrics,
         config.report_templates.clone(),
         None,
     );
@@ -169,11 +140,7 @@ async fn local(config: &Config, spec: ReportSpec, format: Format) -> Result<Stri
         .generate(spec, format)
         .await
         .map_err(|e| e.to_string());
-    token.cancel();
-    queue.close();
-    tracker.close();
-    let _ = tokio::time::timeout(Duration::from_secs(10), tracker.wait()).await;
-    storage.close().await;
+    l.close().await;
     Ok(made?.body)
 }
 

@@ -153,6 +153,8 @@ struct Inner {
     analyses: TtlCache<String, Arc<Analysis>>,
     answers: TtlCache<String, Arc<Optimization>>,
     llm: Option<Arc<dyn Provider>>,
+    /// Suggestion writes in flight.
+    stores: tokio_util::task::TaskTracker,
 }
 
 /// A prompt's stored history with its suite's test labels.
@@ -192,6 +194,7 @@ impl OptimizeService {
                 analytics,
                 queue,
                 llm,
+                stores: tokio_util::task::TaskTracker::new(),
             }),
         }
     }
@@ -507,11 +510,19 @@ impl OptimizeService {
             })
             .collect();
         let storage = self.inner.storage.clone();
-        tokio::spawn(async move {
+        self.inner.stores.spawn(async move {
             if let Err(e) = storage.insert_suggestions(rows).await {
                 tracing::warn!(error = %e, "storing optimization suggestions failed");
             }
         });
+    }
+
+    /// Waits until the suggestions of every answer so far are stored.
+    pub async fn settle(&self) {
+        let stores = &self.inner.stores;
+        stores.close();
+        stores.wait().await;
+        stores.reopen();
     }
 
     /// Stored suggestions, newest first.

@@ -544,3 +544,102 @@ async fn the_configured_model_rewrites_the_prompt_keeping_its_variables() {
             .contains("OPTIMIZE_PROVIDER")
     );
 }
+
+#[tokio::test]
+async fn the_cli_analyzes_a_prompt_file_locally_and_on_a_server() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prompt.txt");
+    std::fs::write(&file, VERBOSE).unwrap();
+    let db = dir.path().join("local.db");
+    let server = format!("http://{}", app.addr);
+    let cli = |args: Vec<String>, env: Vec<(String, String)>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            crate::helpers::run_binary(&args, &env)
+        })
+    };
+    let f = file.to_str().unwrap().to_owned();
+    let local_env = vec![("DATABASE_PATH".to_owned(), db.to_str().unwrap().to_owned())];
+    // Locally, for a person: the findings, the rewrite, the savings.
+    let out = cli(
+        vec![
+            "optimize".into(),
+            f.clone(),
+            "--model".into(),
+            "gpt-4o".into(),
+        ],
+        local_env.clone(),
+    )
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("tokens (o200k_base, exact)"), "{text}");
+    assert!(
+        text.contains("[conciseness] Remove repetition and filler"),
+        "{text}"
+    );
+    assert!(text.contains("| Review: {{review}}"), "{text}");
+    // The suggestions were stored before the command ended.
+    let stored: i64 = crate::helpers::open_db(&db)
+        .query_row("SELECT count(*) FROM optimization_suggestions", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(stored >= 2, "{stored}");
+    // On a server, as JSON: the server's answer.
+    let out = cli(
+        vec![
+            "optimize".into(),
+            f.clone(),
+            "--json".into(),
+            "--server".into(),
+            server.clone(),
+        ],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["analysis"]["tokens"]["encoding"], "o200k_base");
+    assert!(!by_strategy(&v, "conciseness").is_empty());
+    // Bad input: exit 1 with the reason.
+    let out = cli(
+        vec![
+            "optimize".into(),
+            f,
+            "--model".into(),
+            "no-such-model".into(),
+            "--server".into(),
+            server,
+        ],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model"));
+    let out = cli(
+        vec![
+            "optimize".into(),
+            dir.path().join("missing.txt").to_str().unwrap().into(),
+        ],
+        local_env,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
