@@ -143,7 +143,16 @@ impl App {
             llm,
             config.cache_ttl,
         );
+        let benchmarks = crate::bench::suite::service::BenchmarkService::new(
+            storage.clone(),
+            events.clone(),
+            config
+                .database_path
+                .parent()
+                .map_or_else(|| std::path::PathBuf::from("bench"), |p| p.join("bench")),
+        );
         let state = AppState {
+            benchmarks,
             optimize,
             reports,
             analytics,

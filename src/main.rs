@@ -109,7 +109,9 @@ enum AnalyticsAction {
 /// `promptgauge bench` arguments.
 #[derive(Args)]
 struct BenchCommand {
-    /// Scenarios to run (default: the queue ones): queue-1k, queue-10k,
+    /// A suite scenario (smoke, standard, stress, or a .toml file; stored,
+    /// compared with its baseline, exit 3 on a regression or missed target),
+    /// or single scenarios (default: the queue ones): queue-1k, queue-10k,
     /// queue-100k-memory; ws-1k, ws-10k (WebSocket fan-out against a server
     /// in a child process); analytics (queries over 1M results); reports
     /// (execution and model-comparison reports over 1M results); optimize
@@ -122,6 +124,14 @@ struct BenchCommand {
     /// Print the figures as JSON lines instead of a table.
     #[arg(long)]
     json: bool,
+    /// Suite scenarios: make this run the baseline of its scenario on this
+    /// machine class (later runs are compared with it).
+    #[arg(long)]
+    save_baseline: bool,
+    /// Suite scenarios: write the run's Markdown section into FILE
+    /// (between its markers; e.g. BENCHMARKS.md).
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
     /// Internal: run one scenario on DB in this process and print its figures.
     #[arg(long, hide = true, value_name = "NAME", requires = "db")]
     one: Option<String>,
@@ -235,7 +245,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(config, args.demo),
         Command::Migrate => migrate(&config),
         Command::Run(args) => return run(args, &config),
-        Command::Bench(args) => return bench(args),
+        Command::Bench(args) => return bench(args, &config),
         Command::Report(args) => return report(args, &config),
         Command::Optimize(args) => return optimize(args, &config),
         Command::Analytics(args) => match args.action {
@@ -300,7 +310,10 @@ fn run(args: RunCommand, config: &Config) -> ExitCode {
     ExitCode::from(runtime.block_on(cli::run(args, config)))
 }
 
-fn bench(args: BenchCommand) -> ExitCode {
+/// `promptgauge bench --scenario S`: a regression or a missed target.
+const EXIT_BENCH_GATE: u8 = 3;
+
+fn bench(args: BenchCommand, config: &Config) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -311,6 +324,23 @@ fn bench(args: BenchCommand) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(found) = suite_scenario(&args.scenarios) {
+        let scenario = match found {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("promptgauge: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        return match runtime.block_on(bench_suite(&args, &scenario, config)) {
+            Ok(run) if run.failed_gate() => ExitCode::from(EXIT_BENCH_GATE),
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("promptgauge: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(bench_inner(args)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -319,6 +349,98 @@ fn bench(args: BenchCommand) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The suite scenario named by `--scenario` (a shipped one or a .toml
+/// file), if that is what it names.
+fn suite_scenario(names: &[String]) -> Option<Result<bench::suite::Scenario, String>> {
+    let [name] = names else {
+        return None;
+    };
+    let problems = |ps: Vec<promptgauge::suite::Problem>| {
+        ps.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if name.ends_with(".toml") {
+        return Some(
+            std::fs::read_to_string(name)
+                .map_err(|e| format!("cannot read {name}: {e}"))
+                .and_then(|t| bench::suite::Scenario::from_toml(&t).map_err(problems)),
+        );
+    }
+    bench::suite::Scenario::shipped(name).map(|r| r.map_err(problems))
+}
+
+/// Runs a suite scenario, stores it, compares it with its baseline, prints it.
+async fn bench_suite(
+    args: &BenchCommand,
+    s: &bench::suite::Scenario,
+    config: &Config,
+) -> anyhow::Result<bench::suite::Run> {
+    config.prepare_database_dir()?;
+    let metrics = promptgauge::metrics::Metrics::new()?;
+    let storage = storage::Storage::open_with_busy_timeout(
+        &config.database_path,
+        config.db_busy_timeout,
+        metrics.storage.clone(),
+    )?;
+    let quiet = args.json;
+    let run = bench::suite::execute(
+        &storage,
+        s,
+        &args.data_dir.join("suite"),
+        args.save_baseline,
+        |id| {
+            eprintln!(
+                "benchmark run {id}: scenario {} ({} benchmarks)",
+                s.name,
+                s.benchmarks.len()
+            )
+        },
+        |_, p| {
+            if !quiet && p.state == "started" {
+                eprintln!(
+                    "  {} ({}/{}), sample {}/{} ...",
+                    p.benchmark,
+                    p.index + 1,
+                    p.total,
+                    p.sample,
+                    p.samples
+                );
+            }
+        },
+    )
+    .await;
+    storage.close().await;
+    let run = run?;
+    if args.json {
+        println!("{}", serde_json::to_string(&run)?);
+    } else {
+        print!("{}", bench::suite::table(&run));
+    }
+    if let Some(path) = &args.markdown {
+        let command = std::env::args()
+            .skip(1)
+            .filter(|a| !a.starts_with("--markdown") && Some(a.as_str()) != path.to_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let doc = std::fs::read_to_string(path).unwrap_or_default();
+        let section = bench::suite::markdown(&run, &format!("promptgauge {command}"));
+        std::fs::write(path, bench::suite::splice(&doc, &section))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote the run's section into {}", path.display());
+    }
+    if run.baseline {
+        eprintln!(
+            "run {} is now the baseline of {} on {}",
+            run.id.unwrap_or(0),
+            run.scenario,
+            run.machine.class
+        );
+    }
+    Ok(run)
 }
 
 /// Runs each scenario in a child process (its own peak memory); returns
@@ -396,23 +518,8 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
                 .collect();
             format!("unknown scenario {name:?}; known: {}", known.join(", "))
         })?;
-        let db = bench::prepare(s, &args.data_dir).await?;
         eprintln!("running {name} ...");
-        let out = tokio::process::Command::new(std::env::current_exe()?)
-            .args(["bench", "--one", name, "--db"])
-            .arg(&db)
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .await
-            .context("cannot start the scenario process")?;
-        bench::fixtures::remove_db(&db);
-        anyhow::ensure!(
-            out.status.success(),
-            "scenario {name} failed ({})",
-            out.status
-        );
-        let figures: bench::Figures = serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("scenario {name} printed no figures"))?;
+        let figures = bench::run_in_child(s, &args.data_dir).await?;
         if args.json {
             println!("{}", serde_json::to_string(&figures)?);
         }

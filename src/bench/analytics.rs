@@ -160,8 +160,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<AnalyticsFigures> {
 }
 
 /// A query the benchmark times.
-struct Query {
-    name: &'static str,
+pub(super) struct Query {
+    pub(super) name: &'static str,
     kind: Kind,
 }
 
@@ -176,7 +176,7 @@ enum Kind {
 
 const DAY: u64 = 86_400;
 
-const QUERIES: &[Query] = &[
+pub(super) const QUERIES: &[Query] = &[
     Query {
         name: "realtime 5m",
         kind: Kind::Realtime(300),
@@ -228,7 +228,11 @@ const QUERIES: &[Query] = &[
 ];
 
 impl Query {
-    async fn call(&self, e: &AnalyticsEngine, execution: i64) -> Result<(), AnalyticsError> {
+    pub(super) async fn call(
+        &self,
+        e: &AnalyticsEngine,
+        execution: i64,
+    ) -> Result<(), AnalyticsError> {
         let f = RollupFilter::default;
         match self.kind {
             Kind::Realtime(s) => e.realtime(Duration::from_secs(s), f()).await.map(drop),

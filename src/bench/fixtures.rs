@@ -143,6 +143,14 @@ pub async fn create_executions(storage: &Storage) -> anyhow::Result<Vec<i64>> {
 
 /// Writes `rows` with `PRODUCERS` concurrent producers; returns the time taken.
 pub async fn write_all(storage: &Storage, rows: Vec<NewTestResult>) -> anyhow::Result<Duration> {
+    Ok(write_all_timed(storage, rows).await?.0)
+}
+
+/// [`write_all`], with each command's time to acknowledgement, ms.
+pub async fn write_all_timed(
+    storage: &Storage,
+    rows: Vec<NewTestResult>,
+) -> anyhow::Result<(Duration, Vec<f64>)> {
     let mut commands: Vec<Vec<NewTestResult>> = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
@@ -159,17 +167,21 @@ pub async fn write_all(storage: &Storage, rows: Vec<NewTestResult>) -> anyhow::R
         .map(|cmds| {
             let storage = storage.clone();
             tokio::spawn(async move {
+                let mut took = Vec::with_capacity(cmds.len());
                 for c in cmds {
+                    let t = Instant::now();
                     storage.insert_results(c).await?;
+                    took.push(t.elapsed().as_secs_f64() * 1e3);
                 }
-                anyhow::Ok(())
+                anyhow::Ok(took)
             })
         })
         .collect();
+    let mut all = Vec::new();
     for t in tasks {
-        t.await.context("a producer panicked")??;
+        all.extend(t.await.context("a producer panicked")??);
     }
-    Ok(started.elapsed())
+    Ok((started.elapsed(), all))
 }
 
 /// The cached database holding [`PRELOADED`] generated results, under

@@ -199,6 +199,10 @@ pub async fn store(
         for chunk in rows.chunks(5000) {
             storage.insert_results(chunk.to_vec()).await?;
         }
+        // Finished, as a history is: a server started on it has nothing to resume.
+        storage
+            .set_execution_status(id, crate::storage::ExecutionStatus::Completed, None)
+            .await?;
     }
     Ok(suites)
 }

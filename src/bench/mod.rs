@@ -9,8 +9,10 @@ pub mod fixtures;
 pub mod history;
 pub mod optimize;
 mod process;
+pub(crate) use process::process_cpu_seconds;
 pub mod queue;
 pub mod reports;
+pub mod suite;
 pub mod websocket;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +37,30 @@ pub async fn prepare(s: &Scenario, dir: &Path) -> anyhow::Result<PathBuf> {
             .with_context(|| format!("cannot copy {} to {}", source.display(), db.display()))?;
     }
     Ok(db)
+}
+
+/// Runs queue scenario `s` in a child process of this binary (`bench
+/// --one`), so its peak memory is its own, on a fresh database under `dir`.
+pub async fn run_in_child(s: &Scenario, dir: &Path) -> anyhow::Result<Figures> {
+    use anyhow::Context;
+    let db = prepare(s, dir).await?;
+    let out = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["bench", "--one", s.name, "--db"])
+        .arg(&db)
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("cannot start the scenario process")?;
+    fixtures::remove_db(&db);
+    anyhow::ensure!(
+        out.status.success(),
+        "scenario {} failed ({})",
+        s.name,
+        out.status
+    );
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("scenario {} printed no figures", s.name))
 }
 
 /// The figures as a table.

@@ -98,6 +98,17 @@ and mention the order number {{{{order_id}}}} if the customer gave one.\n"
 
 /// Runs the benchmark with a fresh database under `dir`.
 pub async fn run(dir: &Path) -> anyhow::Result<OptimizeFigures> {
+    Ok(measure(dir, PROMPT_TOKENS, MISS_CALLS, HIT_CALLS).await?.0)
+}
+
+/// The benchmark at any size: its figures and every call's time (misses
+/// in ms, hits in µs).
+pub async fn measure(
+    dir: &Path,
+    prompt_tokens: usize,
+    miss_calls: usize,
+    hit_calls: usize,
+) -> anyhow::Result<(OptimizeFigures, Vec<f64>, Vec<f64>)> {
     std::fs::create_dir_all(dir)?;
     let db = dir.join("run-optimize.db");
     remove_db(&db);
@@ -111,7 +122,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<OptimizeFigures> {
     };
     let cold = app(Some(Duration::from_nanos(1))).await?;
     let warm = app(None).await?;
-    let prompt = long_prompt(PROMPT_TOKENS);
+    let prompt = long_prompt(prompt_tokens);
     let req = AnalyzeRequest {
         prompt: prompt.clone(),
         model: Some(MODEL.to_owned()),
@@ -119,9 +130,9 @@ pub async fn run(dir: &Path) -> anyhow::Result<OptimizeFigures> {
     };
     // First calls load the tokenizers; not counted.
     let first = call(cold.optimize(), &req).await?;
-    let mut miss = Vec::with_capacity(MISS_CALLS);
+    let mut miss = Vec::with_capacity(miss_calls);
     let mut steps: Vec<(String, Vec<f64>)> = Vec::new();
-    for _ in 0..MISS_CALLS {
+    for _ in 0..miss_calls {
         let started = Instant::now();
         let o = call(cold.optimize(), &req).await?;
         miss.push(started.elapsed().as_secs_f64() * 1e3);
@@ -136,8 +147,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<OptimizeFigures> {
         }
     }
     call(warm.optimize(), &req).await?;
-    let mut hit = Vec::with_capacity(HIT_CALLS);
-    for _ in 0..HIT_CALLS {
+    let mut hit = Vec::with_capacity(hit_calls);
+    for _ in 0..hit_calls {
         let started = Instant::now();
         call(warm.optimize(), &req).await?;
         hit.push(started.elapsed().as_secs_f64() * 1e6);
@@ -150,6 +161,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<OptimizeFigures> {
 
     let miss_ms = p50_p99(&mut miss);
     let hit_us = p50_p99(&mut hit);
+    let calls = (miss.clone(), hit.clone());
     let steps_p50_ms = steps
         .into_iter()
         .map(|(n, mut v)| (n, p50_p99(&mut v)[0]))
@@ -167,7 +179,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<OptimizeFigures> {
             hit_us[1] <= HIT_P99_US,
         ),
     ];
-    Ok(OptimizeFigures {
+    let figures = OptimizeFigures {
         prompt_tokens: first.analysis.tokens.count,
         findings: first.analysis.findings.len(),
         suggestions: first.suggestions.len(),
@@ -175,7 +187,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<OptimizeFigures> {
         steps_p50_ms,
         hit_us,
         targets,
-    })
+    };
+    Ok((figures, calls.0, calls.1))
 }
 
 async fn call(

@@ -149,7 +149,7 @@ impl Server {
 }
 
 /// utime + stime of a process, seconds (Linux).
-pub(super) fn process_cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn process_cpu_seconds(pid: u32) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };

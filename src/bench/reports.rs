@@ -82,7 +82,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<ReportsBenchFigures> {
     let cold = app(Some(Duration::from_nanos(1))).await?;
     let warm = app(None).await?;
     let storage = cold.storage().clone();
-    let execution = store_execution(&storage).await?;
+    let execution = store_execution(&storage, EXECUTION_RESULTS).await?;
     let results = storage.count_results().await?;
 
     let specs = [
@@ -151,10 +151,10 @@ pub async fn run(dir: &Path) -> anyhow::Result<ReportsBenchFigures> {
     })
 }
 
-/// A 10,000-result execution of a real suite (two prompts, 5,000 tests,
-/// one model) finished in the last minutes.
-async fn store_execution(storage: &Storage) -> anyhow::Result<i64> {
-    let tests = EXECUTION_RESULTS / 2;
+/// A `results`-result execution of a real suite (two prompts, half as
+/// many tests, one model) finished in the last minutes.
+pub(super) async fn store_execution(storage: &Storage, results: usize) -> anyhow::Result<i64> {
+    let tests = results / 2;
     let (_, model, ..) = history::MODELS[1];
     let doc = json!({
         "description": "reports bench",
@@ -169,15 +169,15 @@ async fn store_execution(storage: &Storage) -> anyhow::Result<i64> {
     let (id, first) = storage
         .create_execution(NewExecution {
             config: doc.to_string(),
-            total: EXECUTION_RESULTS as i64,
+            total: results as i64,
             ..NewExecution::default()
         })
         .await?;
     let now = now_ms();
     let spec = HistorySpec {
-        results: EXECUTION_RESULTS,
+        results,
         days: 1,
-        per_execution: EXECUTION_RESULTS,
+        per_execution: results,
         now,
         seed: 44,
     };
@@ -186,7 +186,7 @@ async fn store_execution(storage: &Storage) -> anyhow::Result<i64> {
         start: now - 240_000,
         burst_ms: 200_000,
         models: vec![1],
-        results: EXECUTION_RESULTS,
+        results,
     };
     for chunk in history::rows(&spec, 0, &planned, id, first).chunks(5000) {
         storage.insert_results(chunk.to_vec()).await?;

@@ -88,6 +88,11 @@ pub fn router(state: AppState) -> Router {
         )
         .add(&["GET"], "/api/reports/{id}", get(routes::reports::show))
         .add(
+            &["GET", "POST"],
+            "/api/performance/benchmark",
+            get(routes::benchmark::show).post(routes::benchmark::start),
+        )
+        .add(
             &["POST"],
             "/api/optimization/analyze",
             post(routes::optimize::analyze),

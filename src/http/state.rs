@@ -34,6 +34,8 @@ pub struct AppState {
     pub reports: ReportService,
     /// Prompt optimization.
     pub optimize: OptimizeService,
+    /// Benchmark runs started over the API.
+    pub benchmarks: crate::bench::suite::service::BenchmarkService,
     /// When set, the bearer token every protected route requires.
     pub api_token: Option<Arc<ApiToken>>,
 }

@@ -10,6 +10,7 @@
 //! `Storage` is a cheap clone; [`Storage::close`] flushes and joins the writer.
 
 mod analytics;
+mod benchmarks;
 mod checkpointer;
 mod connection;
 mod error;
@@ -36,6 +37,7 @@ pub fn sqlite_memory_peak() -> i64 {
     unsafe { rusqlite::ffi::sqlite3_memory_highwater(0) }
 }
 
+pub use benchmarks::StoredBenchmarkRun;
 pub use migrations::{MigrationReport, SCHEMA_VERSION, schema_fingerprint};
 pub use optimize::PromptHistory;
 pub use queries::analytics::{ExecutionResults, RollupFilter, RollupRow, TestRow};
@@ -85,6 +87,8 @@ mod op {
     pub(super) const SUGGESTION_WRITE: &str = "suggestion_write";
     pub(super) const SUGGESTION_READ: &str = "suggestion_read";
     pub(super) const OPTIMIZE_DATA: &str = "optimize_data_read";
+    pub(super) const BENCHMARK_WRITE: &str = "benchmark_write";
+    pub(super) const BENCHMARK_READ: &str = "benchmark_read";
     /// Every operation, so their series exist (at zero) from the start.
     pub(super) const ALL: &[&str] = &[
         INSERT_RESULTS,
@@ -116,6 +120,8 @@ mod op {
         SUGGESTION_WRITE,
         SUGGESTION_READ,
         OPTIMIZE_DATA,
+        BENCHMARK_WRITE,
+        BENCHMARK_READ,
     ];
 }
 

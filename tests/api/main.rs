@@ -4,6 +4,7 @@
 mod alertmanager;
 mod analytics;
 mod auth;
+mod benchmark;
 mod compat;
 mod config;
 mod crash;

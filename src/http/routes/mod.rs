@@ -2,6 +2,7 @@
 //! method and maps its error; nothing else.
 
 pub(super) mod analytics;
+pub(super) mod benchmark;
 pub(super) mod executions;
 pub(super) mod health;
 pub(super) mod metrics;

@@ -2,6 +2,7 @@
 //! by the writer (inside its transaction) or by the read pool.
 
 pub(super) mod analytics;
+pub(super) mod benchmarks;
 pub(super) mod executions;
 pub(super) mod maintenance;
 pub(super) mod meta;

@@ -1,0 +1,695 @@
+//! The benchmark suite: a scenario ([`scenario`]) runs each of its
+//! benchmarks ([`runners`], [`targets`]) `repeats` times; each benchmark
+//! reports operations, duration, throughput, latency p50/p95/p99/max, the
+//! process's CPU time and peak RSS, and the figure compared with the
+//! baseline (the median of its samples, [`compare`]). A run renders as a
+//! table, JSON and a Markdown section, with recommendations from the
+//! figures (the monitor's rules where they apply).
+
+pub mod compare;
+mod runners;
+pub mod scenario;
+pub mod service;
+mod targets;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use compare::{Comparison, compare};
+pub use scenario::Scenario;
+
+use crate::monitor::Recommendation;
+use runners::Figure;
+
+/// Latency percentiles, ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+impl Latency {
+    /// Percentiles of `v` (sorted in place; nearest rank).
+    pub fn of(v: &mut [f64]) -> Self {
+        if v.is_empty() {
+            return Self::default();
+        }
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1];
+        Self {
+            p50: at(0.5),
+            p95: at(0.95),
+            p99: at(0.99),
+            max: v[v.len() - 1],
+        }
+    }
+}
+
+/// The figure a benchmark is compared by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FigureValue {
+    /// `ops_per_s`, `p99_ms`, or a named one (`peak_rss_mb`, ...).
+    pub name: String,
+    /// Which way is better.
+    pub lower_is_better: bool,
+    /// The median of the samples.
+    pub value: f64,
+    /// Every sample's value.
+    pub samples: Vec<f64>,
+}
+
+/// One benchmark's figures (those of its median sample).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BenchmarkResult {
+    /// Its name in the scenario.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// What one operation is.
+    pub unit: String,
+    /// Operations.
+    pub ops: u64,
+    /// Seconds.
+    pub duration_s: f64,
+    /// Operations per second.
+    pub throughput: f64,
+    /// Per-operation latency, ms, where measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<Latency>,
+    /// CPU seconds of this process (and children it waited for) during the sample.
+    pub cpu_s: f64,
+    /// Peak resident memory of this process so far, MB.
+    pub peak_rss_mb: f64,
+    /// The compared figure.
+    pub figure: FigureValue,
+    /// Allowed worsening against the baseline.
+    pub tolerance: f64,
+    /// Targets, each with whether it was met.
+    pub targets: Vec<(String, bool)>,
+    /// Kind-specific figures.
+    pub details: Value,
+    /// Why it failed to run, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The machine a run was made on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Machine {
+    /// Logical cores.
+    pub cores: usize,
+    /// Memory, GiB.
+    pub memory_gib: u64,
+    /// `linux`, ...
+    pub os: String,
+    /// `x86_64`, ...
+    pub arch: String,
+    /// Baselines compare within a class: `linux-x86_64-2c-24g`.
+    pub class: String,
+}
+
+impl Machine {
+    /// This machine.
+    pub fn this() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let mut sys = sysinfo::System::new();
+        sys.refresh_memory();
+        let memory_gib = (sys.total_memory() as f64 / (1u64 << 30) as f64).round() as u64;
+        let (os, arch) = (
+            std::env::consts::OS.to_owned(),
+            std::env::consts::ARCH.to_owned(),
+        );
+        let class = format!("{os}-{arch}-{cores}c-{memory_gib}g");
+        Self {
+            cores,
+            memory_gib,
+            os,
+            arch,
+            class,
+        }
+    }
+}
+
+/// A benchmark run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    /// Its stored id.
+    pub id: Option<i64>,
+    /// The scenario's name.
+    pub scenario: String,
+    /// Its description.
+    pub description: String,
+    /// promptgauge's version.
+    pub version: String,
+    /// The git revision built.
+    pub revision: String,
+    /// Where.
+    pub machine: Machine,
+    /// Unix ms.
+    pub started_at: i64,
+    /// How long.
+    pub duration_ms: i64,
+    /// `running`, `completed`, `failed`.
+    pub status: String,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Per benchmark.
+    pub benchmarks: Vec<BenchmarkResult>,
+    /// Against the baseline, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+    /// Advice from the figures (made again, not read back, for a stored run).
+    #[serde(skip_deserializing, default)]
+    pub recommendations: Vec<Recommendation>,
+    /// Whether it is its scenario's baseline on its machine class.
+    pub baseline: bool,
+}
+
+impl Run {
+    /// A run of `s` starting now.
+    pub fn start(s: &Scenario) -> Self {
+        Self {
+            id: None,
+            scenario: s.name.clone(),
+            description: s.description.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            revision: env!("PROMPTGAUGE_REVISION").to_owned(),
+            machine: Machine::this(),
+            started_at: crate::storage::now_ms(),
+            duration_ms: 0,
+            status: "running".into(),
+            error: None,
+            benchmarks: Vec::new(),
+            comparison: None,
+            recommendations: Vec::new(),
+            baseline: false,
+        }
+    }
+
+    /// Whether any benchmark regressed or missed a target, or failed.
+    pub fn failed_gate(&self) -> bool {
+        self.comparison
+            .as_ref()
+            .is_some_and(|c| !c.regressions.is_empty())
+            || self
+                .benchmarks
+                .iter()
+                .any(|b| b.error.is_some() || b.targets.iter().any(|(_, met)| !met))
+    }
+}
+
+/// Where a run is: benchmark `index` of `total` started or ended.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// The benchmark.
+    pub benchmark: String,
+    /// 0-based.
+    pub index: usize,
+    /// Benchmarks in the run.
+    pub total: usize,
+    /// Its sample (1-based) and samples.
+    pub sample: u32,
+    /// Samples of this benchmark.
+    pub samples: u32,
+    /// `started` or `finished` (the sample).
+    pub state: &'static str,
+}
+
+/// Runs every benchmark of `s` with data under `dir`; `progress` hears
+/// each sample start and end. A benchmark that fails is recorded with its
+/// error and the run goes on.
+pub async fn run(s: &Scenario, dir: &Path, progress: impl Fn(Progress)) -> Run {
+    let mut out = Run::start(s);
+    let started = Instant::now();
+    let total = s.benchmarks.len();
+    for (index, b) in s.benchmarks.iter().enumerate() {
+        let samples = s.repeats_of(b);
+        let mut measured = Vec::new();
+        let mut error = None;
+        for k in 1..=samples {
+            let p = |state| Progress {
+                benchmark: b.name.clone(),
+                index,
+                total,
+                sample: k,
+                samples,
+                state,
+            };
+            progress(p("started"));
+            let cpu = process_cpu_seconds();
+            let result = runners::sample(&b.kind, &dir.join(&b.name)).await;
+            let cpu = process_cpu_seconds() - cpu;
+            progress(p("finished"));
+            match result {
+                Ok(sample) => {
+                    let cpu = cpu + sample.child_cpu_s;
+                    measured.push((sample, cpu, peak_rss_mb()));
+                }
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    let mut cut: String = e.chars().take(400).collect();
+                    if cut.len() < e.len() {
+                        cut.push_str(" …");
+                    }
+                    error = Some(cut);
+                    break;
+                }
+            }
+        }
+        out.benchmarks
+            .push(result_of(b, s.tolerance_of(b), measured, error));
+    }
+    out.duration_ms = started.elapsed().as_millis() as i64;
+    out.status = "completed".into();
+    out.recommendations = recommendations(&out);
+    out
+}
+
+/// The benchmark's result: the median sample's figures, every sample's
+/// compared value.
+fn result_of(
+    b: &scenario::Benchmark,
+    tolerance: f64,
+    measured: Vec<(runners::Sample, f64, f64)>,
+    error: Option<String>,
+) -> BenchmarkResult {
+    let mut rows: Vec<(f64, BenchmarkResult)> = measured
+        .into_iter()
+        .map(|(mut s, cpu_s, peak_rss_mb)| {
+            let latency = s
+                .latency
+                .or_else(|| (!s.latencies_ms.is_empty()).then(|| Latency::of(&mut s.latencies_ms)));
+            let throughput = if s.duration_s > 0.0 {
+                s.ops as f64 / s.duration_s
+            } else {
+                0.0
+            };
+            let (name, lower, value) = match s.figure {
+                Figure::Throughput => (format!("{}_per_s", s.unit), false, throughput),
+                Figure::P99 => ("p99_ms".to_owned(), true, latency.map_or(0.0, |l| l.p99)),
+                Figure::Lower(n, v) => (n.to_owned(), true, v),
+                Figure::Higher(n, v) => (n.to_owned(), false, v),
+            };
+            let r = BenchmarkResult {
+                name: b.name.clone(),
+                kind: b.kind.name().to_owned(),
+                unit: s.unit.to_owned(),
+                ops: s.ops,
+                duration_s: s.duration_s,
+                throughput,
+                latency_ms: latency,
+                cpu_s,
+                peak_rss_mb,
+                figure: FigureValue {
+                    name,
+                    lower_is_better: lower,
+                    value,
+                    samples: Vec::new(),
+                },
+                tolerance,
+                targets: s.targets,
+                details: s.details,
+                error: None,
+            };
+            (value, r)
+        })
+        .collect();
+    let samples: Vec<f64> = rows.iter().map(|(v, _)| *v).collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let median = rows.len().checked_sub(1).map(|last| last / 2);
+    match (median, error) {
+        (Some(m), error) => {
+            let mut r = rows.swap_remove(m).1;
+            r.figure.samples = samples;
+            r.error = error;
+            r
+        }
+        (None, error) => BenchmarkResult {
+            name: b.name.clone(),
+            kind: b.kind.name().to_owned(),
+            unit: String::new(),
+            ops: 0,
+            duration_s: 0.0,
+            throughput: 0.0,
+            latency_ms: None,
+            cpu_s: 0.0,
+            peak_rss_mb: peak_rss_mb(),
+            figure: FigureValue {
+                name: String::new(),
+                lower_is_better: true,
+                value: 0.0,
+                samples,
+            },
+            tolerance,
+            targets: Vec::new(),
+            details: Value::Null,
+            error: Some(error.unwrap_or_else(|| "no sample".into())),
+        },
+    }
+}
+
+/// Runs `s` and keeps it: the run is stored as it starts (`id` known to
+/// `started`), compared with the baseline of its scenario on this machine
+/// class, stored with its results, and made the baseline when asked.
+pub async fn execute(
+    storage: &crate::storage::Storage,
+    s: &Scenario,
+    dir: &Path,
+    save_baseline: bool,
+    started: impl FnOnce(i64),
+    progress: impl Fn(i64, Progress),
+) -> anyhow::Result<Run> {
+    let mut shell = Run::start(s);
+    let id = storage
+        .insert_benchmark_run(
+            s.name.clone(),
+            serde_json::to_string(s)?,
+            shell.revision.clone(),
+            serde_json::to_string(&shell.machine)?,
+            serde_json::to_string(&shell)?,
+            shell.started_at,
+        )
+        .await?;
+    started(id);
+    shell.id = Some(id);
+    let mut out = run(s, dir, |p| progress(id, p)).await;
+    out.id = Some(id);
+    out.started_at = shell.started_at;
+    let baseline = storage
+        .benchmark_baseline(s.name.clone(), out.machine.class.clone())
+        .await?;
+    if let Some(b) = baseline {
+        match serde_json::from_str::<Run>(&b.results) {
+            Ok(mut base) => {
+                base.id = Some(b.id);
+                out.comparison = Some(compare(&out, &base));
+            }
+            Err(e) => {
+                tracing::warn!(id = b.id, error = %e, "the stored baseline is unreadable; not compared")
+            }
+        }
+    }
+    out.baseline = save_baseline;
+    out.recommendations = recommendations(&out);
+    storage
+        .finish_benchmark_run(
+            id,
+            serde_json::to_string(&out)?,
+            out.duration_ms,
+            save_baseline,
+        )
+        .await?;
+    Ok(out)
+}
+
+/// A stored run, with its recommendations made again.
+pub fn stored(r: &crate::storage::StoredBenchmarkRun) -> anyhow::Result<Run> {
+    let mut run: Run = serde_json::from_str(&r.results)?;
+    run.id = Some(r.id);
+    run.baseline = r.baseline;
+    run.recommendations = recommendations(&run);
+    Ok(run)
+}
+
+/// Advice from the figures: the monitor's rules over what applies (CPU
+/// use, HTTP p95 against the thresholds), then the suite's own (missed
+/// targets, regressions, failures).
+pub fn recommendations(run: &Run) -> Vec<Recommendation> {
+    use crate::monitor::recommend::{Evidence, recommend};
+    let mut recent = BTreeMap::new();
+    let (cpu, wall): (f64, f64) = run
+        .benchmarks
+        .iter()
+        .fold((0.0, 0.0), |(c, w), b| (c + b.cpu_s, w + b.duration_s));
+    if wall > 0.0 && run.machine.cores > 0 {
+        recent.insert(
+            "cpu_usage_ratio".to_owned(),
+            (cpu / wall / run.machine.cores as f64).min(1.0),
+        );
+    }
+    if let Some(l) = run
+        .benchmarks
+        .iter()
+        .filter(|b| b.kind == "http")
+        .filter_map(|b| b.latency_ms)
+        .map(|l| l.p95)
+        .reduce(f64::max)
+    {
+        recent.insert("http_response_time_p95_seconds".to_owned(), l / 1000.0);
+    }
+    let leak = crate::monitor::leak::assess(&[]);
+    let thresholds = crate::monitor::Thresholds::default();
+    let mut out = recommend(&Evidence {
+        recent: &recent,
+        bottlenecks: &[],
+        leak: &leak,
+        thresholds: &thresholds,
+        max_concurrent_tests: crate::config::Config::default().max_concurrent_tests,
+    });
+    let ev = |pairs: &[(&str, f64)]| -> BTreeMap<String, f64> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    };
+    for b in &run.benchmarks {
+        if let Some(e) = &b.error {
+            out.push(Recommendation {
+                rule: "benchmark_failed",
+                severity: "critical",
+                title: format!("{} did not run: {e}", b.name),
+                action: "Fix what stopped it before reading the other figures.".into(),
+                evidence: BTreeMap::new(),
+            });
+        }
+        for (t, met) in &b.targets {
+            if !met {
+                out.push(Recommendation {
+                    rule: "target_missed",
+                    severity: "warning",
+                    title: format!("{}: target missed: {t}", b.name),
+                    action: "Profile the benchmark (BENCHMARKS.md records what moved it before) and fix what the profile shows.".into(),
+                    evidence: ev(&[(b.figure.name.as_str(), b.figure.value)]),
+                });
+            }
+        }
+    }
+    if let Some(c) = &run.comparison {
+        for ch in c.changes.iter().filter(|c| c.verdict == "regression") {
+            out.push(Recommendation {
+                rule: "benchmark_regression",
+                severity: "warning",
+                title: format!(
+                    "{} regressed: {} {:.3} against {:.3} ({:+.0} %, tolerance {:.0} %)",
+                    ch.benchmark,
+                    ch.figure,
+                    ch.current,
+                    ch.baseline,
+                    ch.worse_by * 100.0,
+                    ch.tolerance * 100.0
+                ),
+                action: format!(
+                    "Compare revision {} with the baseline's {} on this benchmark; rerun to rule out noise (the figure is the median of its samples).",
+                    run.revision, c.baseline_revision
+                ),
+                evidence: ev(&[("current", ch.current), ("baseline", ch.baseline)]),
+            });
+        }
+    }
+    out
+}
+
+/// utime + stime of this process, seconds.
+fn process_cpu_seconds() -> f64 {
+    crate::bench::process_cpu_seconds(std::process::id())
+}
+
+/// This process's peak resident memory, MB (0 where unknown).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kb| kb / 1000.0)
+}
+
+fn fmt_latency(l: Option<Latency>) -> [String; 4] {
+    match l {
+        Some(l) => [l.p50, l.p95, l.p99, l.max].map(|v| format!("{v:.2}")),
+        None => ["-", "-", "-", "-"].map(str::to_owned),
+    }
+}
+
+/// The vs-baseline cell of `b`.
+fn versus(run: &Run, b: &BenchmarkResult) -> String {
+    let Some(c) = run
+        .comparison
+        .as_ref()
+        .and_then(|c| c.changes.iter().find(|x| x.benchmark == b.name))
+    else {
+        return "no baseline".into();
+    };
+    match c.verdict.as_str() {
+        "new" | "incomparable" => c.verdict.clone(),
+        v => format!("{:+.0} % {v}", c.worse_by * 100.0),
+    }
+}
+
+fn targets_cell(b: &BenchmarkResult) -> String {
+    if let Some(e) = &b.error {
+        return format!("FAILED: {e}");
+    }
+    b.targets
+        .iter()
+        .map(|(t, met)| format!("{t}: {}", if *met { "met" } else { "MISSED" }))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The run as a terminal table.
+pub fn table(run: &Run) -> String {
+    let mut out = format!(
+        "scenario {} on {} ({} cores, {} GiB), revision {}, {:.1} s\n{:<20} {:>10} {:>11} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8}  {:<26} {:<16} targets\n",
+        run.scenario,
+        run.machine.class,
+        run.machine.cores,
+        run.machine.memory_gib,
+        run.revision,
+        run.duration_ms as f64 / 1000.0,
+        "benchmark",
+        "ops",
+        "ops/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "CPU s",
+        "RSS MB",
+        "figure (median)",
+        "vs baseline"
+    );
+    for b in &run.benchmarks {
+        let [p50, p95, p99, max] = fmt_latency(b.latency_ms);
+        out.push_str(&format!(
+            "{:<20} {:>10} {:>11.1} {:>8} {:>8} {:>8} {:>8} {:>7.2} {:>8.0}  {:<26} {:<16} {}\n",
+            b.name,
+            format!("{} {}", b.ops, b.unit.split(' ').next().unwrap_or_default()),
+            b.throughput,
+            p50,
+            p95,
+            p99,
+            max,
+            b.cpu_s,
+            b.peak_rss_mb,
+            format!("{} {:.3}", b.figure.name, b.figure.value),
+            versus(run, b),
+            targets_cell(b)
+        ));
+    }
+    for r in &run.recommendations {
+        out.push_str(&format!("  [{}] {}: {}\n", r.severity, r.title, r.action));
+    }
+    out
+}
+
+/// The run as a Markdown section (for BENCHMARKS.md).
+pub fn markdown(run: &Run, command: &str) -> String {
+    let date = crate::export::time::rfc3339(run.started_at);
+    let mut out = format!(
+        "## Benchmark suite: `{}`\n\n`{command}`, {}, {} ({} cores, {} GiB), revision `{}`, {:.0} s in all. \
+Each benchmark is the median of its samples; latency is per operation.\n\n\
+| benchmark | ops | ops/s | p50 ms | p95 ms | p99 ms | max ms | CPU s | peak RSS MB | compared figure | vs baseline | targets |\n\
+|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        run.scenario,
+        &date[..10.min(date.len())],
+        run.machine.class,
+        run.machine.cores,
+        run.machine.memory_gib,
+        run.revision,
+        run.duration_ms as f64 / 1000.0
+    );
+    for b in &run.benchmarks {
+        let [p50, p95, p99, max] = fmt_latency(b.latency_ms);
+        out.push_str(&format!(
+            "| {} | {} {} | {:.1} | {p50} | {p95} | {p99} | {max} | {:.2} | {:.0} | {} {:.3} ({} samples) | {} | {} |\n",
+            b.name,
+            b.ops,
+            b.unit,
+            b.throughput,
+            b.cpu_s,
+            b.peak_rss_mb,
+            b.figure.name,
+            b.figure.value,
+            b.figure.samples.len(),
+            versus(run, b),
+            targets_cell(b).replace('|', "\\|")
+        ));
+    }
+    if !run.recommendations.is_empty() {
+        out.push_str("\nRecommendations from these figures:\n\n");
+        for r in &run.recommendations {
+            out.push_str(&format!("- **{}** {}: {}\n", r.severity, r.title, r.action));
+        }
+    }
+    out
+}
+
+/// Markers around the generated section of BENCHMARKS.md.
+pub const BEGIN: &str = "<!-- promptgauge bench: begin (generated by `promptgauge bench --markdown`; edits here are replaced) -->";
+/// End marker.
+pub const END: &str = "<!-- promptgauge bench: end -->";
+
+/// `doc` with its generated section replaced by `section` (inserted after
+/// the first paragraph when it has none).
+pub fn splice(doc: &str, section: &str) -> String {
+    let block = format!("{BEGIN}\n\n{}\n{END}", section.trim_end());
+    if let (Some(a), Some(b)) = (doc.find(BEGIN), doc.find(END))
+        && a < b
+    {
+        return format!("{}{block}{}", &doc[..a], &doc[b + END.len()..]);
+    }
+    match doc.find("\n\n") {
+        Some(i) => format!("{}\n\n{block}\n{}", &doc[..i], &doc[i..]),
+        None => format!("{doc}\n\n{block}\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        let l = Latency::of(&mut v);
+        assert_eq!((l.p50, l.p95, l.p99, l.max), (50.0, 95.0, 99.0, 100.0));
+        assert_eq!(Latency::of(&mut []), Latency::default());
+    }
+
+    #[test]
+    fn the_generated_section_is_replaced_in_place() {
+        let doc = "# Benchmarks\n\nIntro.\n\n## Old\ntext\n";
+        let once = splice(doc, "## Suite\nfigures 1\n");
+        assert!(once.starts_with("# Benchmarks\n\n<!-- promptgauge bench: begin"));
+        assert!(once.contains("## Old\ntext"));
+        let twice = splice(&once, "## Suite\nfigures 2\n");
+        assert!(twice.contains("figures 2") && !twice.contains("figures 1"));
+        assert_eq!(twice.matches(BEGIN).count(), 1);
+        assert!(twice.contains("Intro.") && twice.contains("## Old"));
+    }
+}
