@@ -390,7 +390,7 @@ async fn bench_suite(
     let run = bench::suite::execute(
         &storage,
         s,
-        &args.data_dir.join("suite"),
+        &args.data_dir,
         args.save_baseline,
         |id| {
             eprintln!(

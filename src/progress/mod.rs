@@ -26,6 +26,8 @@ mod connection;
 mod hub;
 mod message;
 mod outbox;
+#[doc(hidden)]
+pub use outbox::coalesce_workload;
 mod state;
 
 use std::sync::Arc;

@@ -268,6 +268,38 @@ impl Outbox {
     }
 }
 
+/// The hub's hot path for one slow client, for the criterion bench
+/// (`benches/hot_paths.rs`): builds `messages` progress messages spread
+/// over `executions` executions and pushes each into one outbox queue
+/// (latest wins), taking everything every `take_every` pushes like a
+/// writer would. Returns how many were coalesced.
+#[doc(hidden)]
+pub fn coalesce_workload(executions: i64, messages: usize, take_every: usize) -> usize {
+    let data = r#"{"total":10000,"completed":4711,"passed":4500,"failed":200,"errors":11,"running":20,"rate":312.5,"etaSeconds":16.9}"#;
+    let mut q = Queue::default();
+    let mut coalesced = 0;
+    for i in 0..messages {
+        let m = Message::build(
+            i as u64,
+            super::message::Draft {
+                kind: "execution.progress",
+                execution: Some(i as i64 % executions.max(1)),
+                at_us: i as i64,
+                events: 1,
+                id: None,
+                data,
+            },
+        );
+        if q.push(Arc::new(m), usize::MAX) == Pushed::Coalesced {
+            coalesced += 1;
+        }
+        if take_every > 0 && (i + 1) % take_every == 0 {
+            q.take();
+        }
+    }
+    coalesced
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

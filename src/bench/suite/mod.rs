@@ -231,7 +231,8 @@ pub struct Progress {
     pub state: &'static str,
 }
 
-/// Runs every benchmark of `s` with data under `dir`; `progress` hears
+/// Runs every benchmark of `s` with data under `dir` (the data root);
+/// `progress` hears
 /// each sample start and end. A benchmark that fails is recorded with its
 /// error and the run goes on.
 pub async fn run(s: &Scenario, dir: &Path, progress: impl Fn(Progress)) -> Run {
@@ -253,7 +254,13 @@ pub async fn run(s: &Scenario, dir: &Path, progress: impl Fn(Progress)) -> Run {
             };
             progress(p("started"));
             let cpu = process_cpu_seconds();
-            let result = runners::sample(&b.kind, &dir.join(&b.name)).await;
+            // Target scenarios share the data root (their cached 1M-result
+            // databases are the single scenarios' too); the others get a folder each.
+            let at = match b.kind {
+                scenario::Kind::Target { .. } => dir.to_owned(),
+                _ => dir.join("suite").join(&b.name),
+            };
+            let result = runners::sample(&b.kind, &at).await;
             let cpu = process_cpu_seconds() - cpu;
             progress(p("finished"));
             match result {
