@@ -424,7 +424,7 @@ mod tests {
     #[test]
     fn test_labels_are_descriptions_else_variables() {
         let doc = r#"{"prompts":["p"],"tests":[{"description":"greets"},{"vars":{"name":"Ada","n":3}},{}]}"#;
-        assert_eq!(super::test_labels(doc), ["greets", "n=3, name=Ada", ""]);
+        assert_eq!(super::test_labels(doc), ["greets", "name=Ada, n=3", ""]);
         assert!(super::test_labels("{}").is_empty());
         assert!(super::test_labels("not json").is_empty());
         assert!(super::test_labels(r#"{"tests":"file://t.csv"}"#).is_empty());
