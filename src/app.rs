@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -50,7 +49,7 @@ impl App {
     /// Binds `HOST:PORT`, creates the metrics registry and opens (and
     /// migrates) the database.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        crate::providers::openai::install_crypto_provider();
+        crate::common::tls::install_crypto_provider();
         let listener = TcpListener::bind((config.host, config.port))
             .await
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
@@ -262,19 +261,11 @@ impl App {
 
         let router = http::router(state);
         let server_token = token.clone();
-        // Small writes (progress frames, JSON answers) leave at once: with
-        // Nagle's algorithm they waited for the peer's delayed ACK, up to
-        // 40 ms (BENCHMARKS.md, WebSocket fan-out).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let mut server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(server_token.cancelled_owned())
-                .await
-        });
+        let mut server = tokio::spawn(http::serve(
+            listener,
+            router,
+            server_token.cancelled_owned(),
+        ));
         tracing::info!(%addr, "promptgauge listening");
 
         tokio::select! {

@@ -23,7 +23,19 @@
 //! - [`optimize`] analyzes prompts (real tokenizers), runs strategies in
 //!   parallel that say what each change saves, and verifies candidates by
 //!   running the suite on them through the queue.
+//! - [`suite`] parses promptfoo-style suites (prompts, providers, tests,
+//!   `file://` references, CSV/JSON rows) into test cases; [`yaml`] reads
+//!   YAML as promptfoo's js-yaml does, with budgets against YAML bombs.
+//! - [`assertions`] grades an output against a test's assertions as
+//!   promptfoo does; [`js`] evaluates its `javascript` expressions.
+//! - [`providers`] calls models (`openai`, `mock`, `echo`) with prices and
+//!   the response cache.
+//! - [`queue`] is the persistent, concurrent test queue: executions, jobs,
+//!   per-provider lanes, retries, recovery after a restart.
+//! - [`export`] writes results as promptfoo's JSON, JSONL, CSV and JUnit.
 //! - [`cache`] is the `TtlCache` every cache is built from.
+//! - [`hash`] is the content hashing (sha256) keys are made from.
+//! - [`common`] holds what several layers share: timestamps, TLS setup.
 //! - [`storage`] is the only place with SQL: a writer thread with group
 //!   commit, a read pool, embedded migrations.
 //! - [`health`] checks that the service can read and write its database.
@@ -45,6 +57,7 @@ pub mod assertions;
 pub mod bench;
 pub mod cache;
 pub mod cli;
+pub mod common;
 pub mod config;
 pub mod demo;
 pub mod events;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::figures::Figures;
 use super::window::{Segment, Source, plan};
 use super::{AnalyticsEngine, AnalyticsError, Answer, EXACT_PERCENTILES_UP_TO, Span, filter_key};
-use crate::export::time::rfc3339;
+use crate::common::time::rfc3339;
 use crate::storage::rollup::{HOUR, RollupSums, align};
 use crate::storage::{RollupFilter, RollupRow, now_ms};
 

@@ -148,7 +148,7 @@ pub struct WsFigures {
 
 /// Runs `s` against a server started from this binary on a database in `dir`.
 pub async fn run(s: &WsScenario, dir: &Path) -> anyhow::Result<WsFigures> {
-    crate::providers::openai::install_crypto_provider();
+    crate::common::tls::install_crypto_provider();
     std::fs::create_dir_all(dir)?;
     let db = dir.join(format!("{}.db", s.name));
     super::fixtures::remove_db(&db);

@@ -87,7 +87,7 @@ impl Backend {
 
     /// A server at `base`.
     pub fn server(base: &str, token: Option<String>) -> Result<Self, Failure> {
-        crate::providers::openai::install_crypto_provider();
+        crate::common::tls::install_crypto_provider();
         let base = base.trim_end_matches('/').to_owned();
         reqwest::Url::parse(&base).map_err(|e| format!("--server {base:?} is not a URL: {e}"))?;
         let client = reqwest::Client::builder()

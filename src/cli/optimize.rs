@@ -100,7 +100,7 @@ async fn local(config: &Config, req: AnalyzeRequest) -> Result<Value, String> {
 }
 
 async fn remote(base: &str, body: &Value) -> Result<Value, String> {
-    crate::providers::openai::install_crypto_provider();
+    crate::common::tls::install_crypto_provider();
     let base = base.trim_end_matches('/');
     let mut req = reqwest::Client::new()
         .post(format!("{base}/api/optimization/analyze"))

@@ -146,7 +146,7 @@ async fn local(config: &Config, spec: ReportSpec, format: Format) -> Result<Stri
 
 /// On a server.
 async fn remote(base: &str, kind: &str, params: Value, format: Format) -> Result<String, String> {
-    crate::providers::openai::install_crypto_provider();
+    crate::common::tls::install_crypto_provider();
     let base = base.trim_end_matches('/');
     let mut req = reqwest::Client::new()
         .post(format!("{base}/api/reports"))

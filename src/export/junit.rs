@@ -43,7 +43,7 @@ pub fn junit_suite_name(ctx: &ExportContext<'_>, group: &GroupTotals) -> String 
 
 /// `<testsuite ...>` for one provider x prompt.
 pub fn junit_suite_open(ctx: &ExportContext<'_>, group: &GroupTotals) -> String {
-    let timestamp = crate::export::time::rfc3339(ctx.execution.created_at);
+    let timestamp = crate::common::time::rfc3339(ctx.execution.created_at);
     format!(
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{}\" timestamp=\"{}\">\n",
         escape(&junit_suite_name(ctx, group)),

@@ -5,7 +5,6 @@
 
 mod csv;
 mod junit;
-pub mod time;
 
 use serde_json::{Map, Value, json};
 
@@ -145,7 +144,7 @@ pub fn promptfoo_envelope(ctx: &ExportContext<'_>, totals: &[GroupTotals]) -> (S
     let head = format!(
         "{{\"evalId\":{},\"results\":{{\"version\":3,\"timestamp\":{},\"prompts\":{},\"results\":[",
         json!(format!("promptgauge-{}", e.id)),
-        json!(time::rfc3339(e.created_at)),
+        json!(crate::common::time::rfc3339(e.created_at)),
         Value::Array(prompts)
     );
     let stats = json!({

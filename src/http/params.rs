@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::error::ApiError;
-use crate::export::time::parse_duration;
+use crate::common::time::parse_duration;
 use crate::suite::Problem;
 
 /// Largest page.
@@ -126,7 +126,7 @@ impl Query {
         let parsed = match raw.trim().parse::<i64>() {
             Ok(ms) if ms >= 0 => Some(ms),
             Ok(_) => None,
-            Err(_) => crate::export::time::parse_rfc3339(&raw),
+            Err(_) => crate::common::time::parse_rfc3339(&raw),
         };
         if parsed.is_none() {
             self.problems.push(Problem::new(

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::alerts::{Alert, Transition};
 use super::signals::ALERT_SIGNALS;
 use super::thresholds::Severity;
-use crate::export::time::rfc3339;
+use crate::common::time::rfc3339;
 use crate::metrics::MonitorMetrics;
 use crate::storage::now_ms;
 
@@ -86,7 +86,7 @@ pub async fn run(
     metrics: MonitorMetrics,
     token: CancellationToken,
 ) {
-    crate::providers::openai::install_crypto_provider();
+    crate::common::tls::install_crypto_provider();
     let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
         Ok(c) => c,
         Err(e) => {

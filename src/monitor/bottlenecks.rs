@@ -9,8 +9,8 @@ use std::collections::btree_map::Entry;
 use prometheus::core::Collector;
 use serde::Serialize;
 
+use super::families::{label, metrics_of};
 use super::histogram::HistogramReading;
-use super::reading::{label, metrics_of};
 
 /// Every component of `kind` added up (all HTTP routes, say).
 pub fn total_of(readings: &Readings, kind: &str) -> HistogramReading {

@@ -30,6 +30,7 @@ pub mod signals;
 pub mod system;
 pub mod thresholds;
 
+mod families;
 mod history;
 mod recorder;
 mod views;

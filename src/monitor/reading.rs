@@ -5,28 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use prometheus::core::Collector;
-use prometheus::proto::Metric;
-
 use super::bottlenecks::{Readings, total_of};
+use super::families::{label, metrics_of};
 use super::histogram::HistogramReading;
 use crate::metrics::Metrics;
-
-/// The value of label `name` on `m`.
-pub(super) fn label<'a>(m: &'a Metric, name: &str) -> &'a str {
-    m.get_label()
-        .iter()
-        .find(|l| l.name() == name)
-        .map_or("", |l| l.value())
-}
-
-/// Every metric of a collector (one family for a `*Vec`).
-pub(super) fn metrics_of(c: &dyn Collector) -> Vec<Metric> {
-    c.collect()
-        .into_iter()
-        .flat_map(|mut f| f.take_metric())
-        .collect()
-}
 
 /// Hits and lookups of one cache, or errors and calls of one provider.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -12,7 +12,6 @@
 //! `Authorization` header, and scrubbed from every error message.
 
 use std::fmt;
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -140,7 +139,7 @@ impl OpenAi {
                     .to_owned(),
             );
         }
-        install_crypto_provider();
+        crate::common::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .user_agent(concat!("promptgauge/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -405,16 +404,6 @@ fn rate_limit_info(headers: &HeaderMap) -> RateLimitInfo {
         remaining_tokens: num("x-ratelimit-remaining-tokens"),
         limit_requests: num("x-ratelimit-limit-requests"),
     }
-}
-
-/// Installs ring as rustls' process-wide crypto provider, which every
-/// `reqwest::Client` here needs (we build reqwest without its own). Idempotent.
-pub fn install_crypto_provider() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        // Fails only if another provider was installed first; that one serves.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
 }
 
 impl Provider for OpenAi {

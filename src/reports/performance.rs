@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::model::{Chart, ChartKind, Point, Section, Stat, Table, n, pct};
 use super::{Report, ReportError, ReportService, build_sections, report};
-use crate::export::time::rfc3339;
+use crate::common::time::rfc3339;
 use crate::monitor::{Alert, MetricWindow};
 
 /// The signals the report draws, with how their values read.

@@ -116,7 +116,7 @@ pub fn render(
     let ctx = minijinja::context! {
         report => Jinja::from(minijinja::value::Serde(report)),
         charts => charts,
-        generated => crate::export::time::rfc3339(report.generated_at),
+        generated => crate::common::time::rfc3339(report.generated_at),
         total_ms => format!("{:.1}", report.timings.total_ms),
     };
     env.get_template(template)

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::ReportError;
 use crate::analytics::{MAX_WINDOW, Period, Span};
-use crate::export::time::{parse_duration, parse_rfc3339};
+use crate::common::time::{parse_duration, parse_rfc3339};
 use crate::suite::Problem;
 
 /// The kinds, by name.

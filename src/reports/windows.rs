@@ -11,7 +11,7 @@ use serde_json::json;
 use super::model::{Chart, ChartKind, Point, Section, Stat, Table, n, pct, usd};
 use super::{Report, ReportError, ReportService, build_sections, report};
 use crate::analytics::{CostReport, ModelFigures, ModelsReport, Period, Span, Trends};
-use crate::export::time::rfc3339;
+use crate::common::time::rfc3339;
 use crate::storage::RollupFilter;
 
 /// Models with fewer results are not crowned in the recommendation.

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use promptgauge::Config;
-use promptgauge::export::time::rfc3339;
+use promptgauge::common::time::rfc3339;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, eventually, sample, spawn_app_with, start_alertmanager};
@@ -60,7 +60,7 @@ async fn backlog_alerts(client: &reqwest::Client, base: &str) -> Vec<Value> {
 #[tokio::test]
 #[ignore = "needs prometheus-alertmanager"]
 async fn firing_alerts_reach_a_real_alertmanager_and_leave_it_when_resolved() {
-    promptgauge::providers::openai::install_crypto_provider();
+    promptgauge::common::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let (_am, base) = start_alertmanager(dir.path()).await;
     let client = reqwest::Client::new();

@@ -205,7 +205,7 @@ async fn every_answer_equals_the_truth_over_raw_rows() {
         check(m, &t, model);
     }
     // The same window by RFC 3339 and with each filter.
-    let iso = |ms: i64| promptgauge::export::time::rfc3339(ms);
+    let iso = |ms: i64| promptgauge::common::time::rfc3339(ms);
     let body = get(
         &w.app,
         &format!(
@@ -300,7 +300,7 @@ async fn every_answer_equals_the_truth_over_raw_rows() {
     assert!(days.len() >= 25, "{} days", days.len());
     for d in days {
         let day = d["name"].as_str().unwrap();
-        let start = promptgauge::export::time::parse_rfc3339(day).unwrap();
+        let start = promptgauge::common::time::parse_rfc3339(day).unwrap();
         let t = truth(in_window(&w, start.max(f), (start + 86_400_000).min(t2)));
         assert!(
             (d["costUsd"].as_f64().unwrap() - t.cost).abs() < 1e-6,

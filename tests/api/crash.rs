@@ -58,7 +58,7 @@ async fn sigkill_mid_execution_then_restart_completes_with_one_result_per_job() 
     let db = dir.path().join("crash.db");
     // Blocking here is fine: nothing else runs on this runtime yet.
     let (mut child, addr) = start_server(&db);
-    promptgauge::providers::openai::install_crypto_provider();
+    promptgauge::common::tls::install_crypto_provider();
     let client = reqwest::Client::new();
     let res = client
         .post(format!("http://{addr}/api/executions"))

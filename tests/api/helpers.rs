@@ -43,7 +43,7 @@ pub async fn spawn_app_at(
     configure: impl FnOnce(&mut Config),
 ) -> TestApp {
     promptgauge::telemetry::init("warn");
-    promptgauge::providers::openai::install_crypto_provider();
+    promptgauge::common::tls::install_crypto_provider();
     let mut config = Config {
         port: 0,
         database_path: db_path.clone(),

@@ -25,6 +25,7 @@ mod prometheus_live;
 mod promql;
 mod providers;
 mod queue_faults;
+mod readme;
 mod reports;
 mod run_cli;
 mod storage;

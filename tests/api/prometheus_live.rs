@@ -115,7 +115,7 @@ async fn traffic(app: &TestApp) {
 #[tokio::test]
 #[ignore = "needs prometheus and prometheus-alertmanager"]
 async fn a_real_prometheus_finds_every_series_the_rules_use_and_the_backlog_alert_fires() {
-    promptgauge::providers::openai::install_crypto_provider();
+    promptgauge::common::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let (_am, am_url) = start_alertmanager(dir.path()).await;
     let app = spawn_app_with(|c| {

@@ -256,11 +256,10 @@ pub async fn run(s: &Scenario, dir: &Path, progress: impl Fn(Progress)) -> Run {
             let cpu = process_cpu_seconds();
             // Target scenarios share the data root (their cached 1M-result
             // databases are the single scenarios' too); the others get a folder each.
-            let at = match b.kind {
-                scenario::Kind::Target { .. } => dir.to_owned(),
-                _ => dir.join("suite").join(&b.name),
+            let result = match &b.kind {
+                scenario::Kind::Target { scenario } => targets::run(scenario, dir).await,
+                kind => runners::sample(kind, &dir.join("suite").join(&b.name)).await,
             };
-            let result = runners::sample(&b.kind, &at).await;
             let cpu = process_cpu_seconds() - cpu;
             progress(p("finished"));
             match result {
@@ -616,7 +615,7 @@ pub fn table(run: &Run) -> String {
 
 /// The run as a Markdown section (for BENCHMARKS.md).
 pub fn markdown(run: &Run, command: &str) -> String {
-    let date = crate::export::time::rfc3339(run.started_at);
+    let date = crate::common::time::rfc3339(run.started_at);
     let mut out = format!(
         "## Benchmark suite: `{}`\n\n`{command}`, {}, {} ({} cores, {} GiB), revision `{}`, {:.0} s in all. \
 Each benchmark is the median of its samples; latency is per operation.\n\n\

@@ -120,7 +120,9 @@ pub(super) async fn sample(kind: &Kind, dir: &Path) -> anyhow::Result<Sample> {
         } => http(dir, *connections, *duration_s, *requests, endpoints).await,
         Kind::Metrics { scrapes } => metrics(dir, *scrapes).await,
         Kind::Run { tests } => run_cli(dir, *tests).await,
-        Kind::Target { scenario } => super::targets::run(scenario, dir).await,
+        Kind::Target { scenario } => {
+            anyhow::bail!("target scenario {scenario} is run by `targets`")
+        }
     }
 }
 
@@ -456,7 +458,7 @@ async fn http(
     requests: Option<u64>,
     endpoints: &[String],
 ) -> anyhow::Result<Sample> {
-    crate::providers::openai::install_crypto_provider();
+    crate::common::tls::install_crypto_provider();
     let served = Served::start(dir, "http", 20_000).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections as usize)
@@ -523,7 +525,7 @@ async fn http(
 }
 
 async fn metrics(dir: &Path, scrapes: u64) -> anyhow::Result<Sample> {
-    crate::providers::openai::install_crypto_provider();
+    crate::common::tls::install_crypto_provider();
     let served = Served::start(dir, "metrics", 0).await?;
     let client = reqwest::Client::new();
     // One execution first, so the families carry real series.

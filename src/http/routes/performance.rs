@@ -90,7 +90,7 @@ pub(in crate::http) async fn export(
     let m = &state.monitor;
     let day_ago = now_ms() - 86_400_000;
     Ok(Json(json!({
-        "generatedAt": crate::export::time::rfc3339(now_ms()),
+        "generatedAt": crate::common::time::rfc3339(now_ms()),
         "version": env!("CARGO_PKG_VERSION"),
         "overview": m.overview(),
         "thresholds": m.thresholds(),

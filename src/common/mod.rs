@@ -1,0 +1,6 @@
+//! Small helpers several layers share: timestamps and durations
+//! ([`time`]), the process-wide TLS setup ([`tls`]). Nothing here knows
+//! another module of the crate.
+
+pub mod time;
+pub mod tls;
