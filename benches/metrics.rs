@@ -1,6 +1,6 @@
-//! `/metrics` cost: gathering and text-encoding the whole registry, with
-//! every family registered and label sets populated as a busy service
-//! would have them.
+//! `/metrics` cost: gathering and text-encoding the real app's whole
+//! registry after real traffic over every resource of the API
+//! (`common::populated`).
 //!
 //! `cargo bench --bench metrics`
 

@@ -1,7 +1,8 @@
 //! The monitor's own cost: one evaluation cycle (host and process readings,
-//! a registry snapshot, signals, alert evaluation, trends, leak fit) over a
-//! registry populated as a busy service has it, with fresh traffic between
-//! cycles so every windowed figure is computed.
+//! a registry snapshot, signals, alert evaluation, trends, leak fit) over
+//! the real app's registry after real traffic (`common::populated`), with
+//! fresh observations on its own series between cycles so every windowed
+//! figure is computed.
 //!
 //! Criterion measures the parts; then 300 full cycles spaced 210 ms apart
 //! (so every cycle refreshes the host readings, as at the default 5 s
@@ -77,7 +78,7 @@ fn monitor(m: Arc<Metrics>, storage: Storage) -> Monitor {
 
 fn setup() -> (tempfile::TempDir, Arc<Metrics>, Monitor) {
     let dir = tempfile::tempdir().unwrap();
-    let m = Arc::new(populated());
+    let m = populated();
     let storage = Storage::open(&dir.path().join("bench.db"), m.storage.clone()).unwrap();
     let mon = monitor(m.clone(), storage);
     (dir, m, mon)

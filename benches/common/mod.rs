@@ -1,118 +1,168 @@
-//! A registry populated as a busy service has it, shared by the benches
-//! that read the registry (`/metrics`, the monitor).
+//! The real service's registry after real traffic, shared by the benches
+//! that read the registry (`/metrics`, the monitor): the app is built and
+//! served on loopback with a temporary database, every resource of the API
+//! is used (suites, executions on two mock models with errors and rate
+//! limits, results and exports, analytics, reports, optimization, the
+//! performance API, a WebSocket client, bad requests and an unknown
+//! route), then it shuts down and its registry is what the bench reads.
+//! No family, route or label is made up here.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use promptgauge::app::App;
+use promptgauge::config::Config;
 use promptgauge::metrics::Metrics;
+use promptgauge::progress::TopicName;
+use promptgauge::progress::client::{ClientOptions, ProgressClient};
+use serde_json::{Value, json};
 
-const ROUTES: &[&str] = &[
-    "/metrics",
-    "/ws",
-    "/api/suites",
-    "/api/suites/{id}",
-    "/api/executions",
-    "/api/executions/{id}",
-    "/api/executions/{id}/results",
-    "/api/executions/{id}/cancel",
-    "/api/analytics/realtime",
-    "/api/analytics/historical",
-    "/api/reports",
-    "/api/performance/health",
-    "unmatched",
-];
-const STATUSES: &[&str] = &["200", "202", "400", "401", "404", "500"];
-const OPERATIONS: &[&str] = &[
-    "insert_results",
-    "create_execution",
-    "result_counts",
-    "health_read",
-    "health_write",
-    "optimize",
-    "claim_jobs",
-    "finish_jobs",
-    "list_executions",
-    "rollups_minute",
-    "rollups_hour",
-    "insert_alert",
-];
-const CACHES: &[&str] = &[
-    "test_cases",
-    "analytics_realtime",
-    "analytics_historical",
-    "reports",
-    "optimize_analysis",
-    "optimize_suggestions",
-];
+/// Rounds of reads over every GET route (histogram observations).
+const ROUNDS: usize = 20;
 
-/// A registry with the series a busy service has, each with observations.
-pub fn populated() -> Metrics {
-    let m = Metrics::new().unwrap();
-    for (i, route) in ROUTES.iter().enumerate() {
-        for method in ["GET", "POST"] {
-            m.http.preinit(method, route);
-            for status in STATUSES {
-                m.http
-                    .requests
-                    .with_label_values(&[method, route, status])
-                    .inc_by(i as u64 * 7 + 1);
+/// The registry of a real app after real traffic.
+pub fn populated() -> Arc<Metrics> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(drive())
+}
+
+async fn drive() -> Arc<Metrics> {
+    promptgauge::common::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::build(Config {
+        port: 0,
+        database_path: dir.path().join("bench.db"),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let metrics = app.metrics().clone();
+    let base = format!("http://{}", app.local_addr());
+    let token = tokio_util::sync::CancellationToken::new();
+    let stop = token.clone();
+    let server = tokio::spawn(app.run(async move { stop.cancelled().await }));
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let r = http.get(format!("{base}{path}")).send().await.unwrap();
+            let _ = r.bytes().await;
+        }
+    };
+    let post = |path: &str, body: Value| {
+        let (http, url) = (http.clone(), format!("{base}{path}"));
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            r.json::<Value>().await.unwrap_or(Value::Null)
+        }
+    };
+
+    // A WebSocket watcher for the whole run.
+    let mut ws = ProgressClient::connect(&base, &ClientOptions::default())
+        .await
+        .unwrap();
+    ws.subscribe_topics(&[TopicName::Executions, TopicName::Alerts])
+        .await
+        .unwrap();
+
+    let suite = json!({
+        "description": "registry bench",
+        "prompts": ["Answer {{q}}", "Answer {{q}} in one word"],
+        "providers": [
+            {"id": "mock:fast", "config": {"latencyMs": 1, "seed": 1, "errorRate": 0.05}},
+            {"id": "mock:slow", "config": {"latencyMs": 5, "seed": 2, "rateLimitRate": 0.05, "retryAfterMs": 10}}
+        ],
+        "tests": (0..25).map(|i| json!({"description": format!("case {i}"), "vars": {"q": i}, "assert": [{"type": "contains", "value": "a"}]})).collect::<Vec<_>>(),
+    });
+    let stored = post("/api/suites", suite).await;
+    let suite_id = stored["id"].as_i64().unwrap();
+    let mut executions = Vec::new();
+    for cache in [false, true, true] {
+        let e = post(
+            "/api/executions",
+            json!({"suiteId": suite_id, "cache": cache}),
+        )
+        .await;
+        let id = e["id"].as_i64().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = http
+                .get(format!("{base}/api/executions/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap();
+            if !matches!(r["status"].as_str(), Some("pending" | "running")) {
+                break;
             }
-            let h = m.http.duration.with_label_values(&[method, route]);
-            for k in 0..50 {
-                h.observe(0.001 * f64::from(k));
-            }
+            assert!(Instant::now() < deadline, "execution {id} did not end");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        executions.push(id);
+    }
+    let id = executions[0];
+    post(&format!("/api/executions/{id}/cancel"), json!({})).await;
+    let report = post(
+        "/api/reports",
+        json!({"kind": "execution", "params": {"execution": id}, "format": "json"}),
+    )
+    .await;
+    let report_id = report["id"].as_i64().unwrap_or(1);
+    post(
+        "/api/optimization/analyze",
+        json!({"prompt": "Please answer {{q}} very briefly.", "model": "gpt-4o-mini", "suiteId": suite_id, "promptId": 0}),
+    )
+    .await;
+    // Bad requests and an unknown route.
+    post("/api/executions", json!({})).await;
+    post("/api/reports", json!({"kind": "nope"})).await;
+    get("/api/executions/999999".into()).await;
+    get("/no-such-route".into()).await;
+
+    let reads = [
+        "/metrics".to_owned(),
+        "/api/performance/health".into(),
+        "/api/performance/overview".into(),
+        "/api/performance/metrics".into(),
+        "/api/performance/metrics/http_response_time_p95_seconds?window=5m".into(),
+        "/api/performance/alerts".into(),
+        "/api/performance/bottlenecks".into(),
+        "/api/performance/recommendations".into(),
+        "/api/performance/export".into(),
+        "/api/suites".into(),
+        format!("/api/suites/{suite_id}"),
+        "/api/executions".into(),
+        format!("/api/executions/{id}"),
+        format!("/api/executions/{id}/results?limit=20"),
+        format!("/api/executions/{id}/results?format=csv"),
+        "/api/analytics/realtime?window=5m".into(),
+        "/api/analytics/historical?window=24h".into(),
+        "/api/analytics/trends?period=day".into(),
+        "/api/analytics/models".into(),
+        "/api/analytics/cost".into(),
+        format!("/api/analytics/executions/{id}"),
+        "/api/analytics/cache-stats".into(),
+        "/api/analytics/slow-queries".into(),
+        "/api/reports".into(),
+        format!("/api/reports/{report_id}?format=md"),
+        "/api/optimization/suggestions".into(),
+    ];
+    for _ in 0..ROUNDS {
+        for path in &reads {
+            get(path.clone()).await;
         }
     }
-    for op in OPERATIONS {
-        m.storage.preinit(op);
-        m.storage
-            .query_duration
-            .with_label_values(&[op])
-            .observe(0.0007);
-        m.storage.queries.with_label_values(&[op]).inc_by(1000);
-    }
-    for _ in 0..100 {
-        m.storage.writer_batch_size.observe(4.0);
-        m.storage.writer_commit_duration.observe(0.02);
-        m.storage.checkpoint_duration.observe(0.3);
-    }
-    for (provider, model) in [
-        ("openai", "gpt-4o-mini"),
-        ("openai", "gpt-4o"),
-        ("openai", "llama-3.1-70b"),
-        ("mock", "fast"),
-        ("mock", "slow"),
-        ("echo", "echo"),
-    ] {
-        m.providers.preinit(provider, model);
-        let h = m.providers.duration.with_label_values(&[provider, model]);
-        for k in 0..50 {
-            h.observe(0.05 * f64::from(k));
-        }
-        m.providers
-            .requests
-            .with_label_values(&[provider, model, "success"])
-            .inc_by(500);
-        m.providers
-            .cost
-            .with_label_values(&[provider, model])
-            .inc_by(1.25);
-    }
-    for cache in CACHES {
-        m.cache
-            .lookups
-            .with_label_values(&[cache, "hit"])
-            .inc_by(900);
-        m.cache
-            .lookups
-            .with_label_values(&[cache, "miss"])
-            .inc_by(100);
-        m.cache
-            .evictions
-            .with_label_values(&[cache, "capacity"])
-            .inc();
-        m.cache
-            .evictions
-            .with_label_values(&[cache, "expired"])
-            .inc();
-        m.cache.entries.with_label_values(&[cache]).set(512);
-    }
-    m
+    // Drain what the watcher was sent, then leave.
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(50), ws.next()).await {}
+    drop(ws);
+    token.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(30), server).await;
+    drop(dir);
+    metrics
 }
