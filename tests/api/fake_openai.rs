@@ -56,6 +56,7 @@ pub struct FakeOpenAi {
     mode: Arc<AtomicU8>,
     hits: Arc<Mutex<Vec<Hit>>>,
     max_in_flight: Arc<AtomicUsize>,
+    in_flight: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -72,6 +73,11 @@ impl FakeOpenAi {
 
     pub fn hits(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// `scripted` requests being answered right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     /// What `scripted` answers from now on.
@@ -124,6 +130,7 @@ pub async fn start() -> FakeOpenAi {
         mode: seen.mode,
         hits: seen.hits,
         max_in_flight: seen.max_in_flight,
+        in_flight: seen.in_flight,
         task,
     }
 }

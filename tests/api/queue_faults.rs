@@ -140,6 +140,17 @@ async fn quota_errors_fail_fast_without_retries() {
     app.stop().await;
 }
 
+/// Waits until no test is in flight.
+async fn in_flight_drains(app: &crate::helpers::TestApp) {
+    crate::helpers::eventually("no test in flight", || async {
+        match sample(&app.metrics_text().await, "promptgauge_tests_in_flight") {
+            Some(0.0) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_circuit_breaker_pauses_a_failing_provider_and_a_probe_closes_it() {
     let fake = fake_openai::start().await;
@@ -150,17 +161,22 @@ async fn the_circuit_breaker_pauses_a_failing_provider_and_a_probe_closes_it() {
         .await;
 
     wait_metric(&app, "promptgauge_provider_circuit_open", |v| v == 1.0).await;
-    // While open, nobody calls the provider (a call already in the air
-    // when it opened lands within a moment).
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A call already in the air when it opened lands; then the provider
+    // has nothing to answer while the execution waits on the circuit.
+    crate::helpers::eventually("calls landed, the run waits on the circuit", || async {
+        let view = app.get_json(&format!("/api/executions/{id}")).await;
+        let waiting = view["progress"]["waiting"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        match (fake.in_flight(), waiting.contains("circuit open")) {
+            (0, true) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
     let at_open = fake.scripted_hits().len();
     assert!(at_open >= 5, "opened after {at_open} calls");
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(
-        fake.scripted_hits().len(),
-        at_open,
-        "called while the circuit was open"
-    );
     let view = app.get_json(&format!("/api/executions/{id}")).await;
     assert!(
         view["progress"]["waiting"]
@@ -181,6 +197,8 @@ async fn the_circuit_breaker_pauses_a_failing_provider_and_a_probe_closes_it() {
     );
     let hits = fake.scripted_hits();
     let first_ok = hits.iter().position(|h| h.status == 200).unwrap();
+    // Nothing was called while the circuit was open: the first call after
+    // the last failure is the probe, and it succeeded.
     assert_eq!(first_ok, at_open, "one probe first, after the pause");
     app.stop().await;
 }
@@ -203,17 +221,9 @@ async fn cancel_drops_pending_jobs_and_keeps_finished_results_across_a_restart()
 
     // Calls stop: at most the two running ones were in the air.
     let at_cancel = fake.scripted_hits().len();
-    crate::helpers::eventually("no test in flight", || async {
-        match sample(&app.metrics_text().await, "promptgauge_tests_in_flight") {
-            Some(0.0) => Ok(()),
-            other => Err(other),
-        }
-    })
-    .await;
+    in_flight_drains(&app).await;
     let settled = fake.scripted_hits().len();
     assert!(settled <= at_cancel + 2, "{at_cancel} -> {settled}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(fake.scripted_hits().len(), settled);
 
     let view = app.get_json(&format!("/api/executions/{id}")).await;
     let kept = view["completed"].as_i64().unwrap();
@@ -238,7 +248,17 @@ async fn cancel_drops_pending_jobs_and_keeps_finished_results_across_a_restart()
     // A restart does not resume a cancelled execution.
     let (dir, db_path) = app.stop().await;
     let app = crate::helpers::spawn_app_at(dir, db_path, |_| {}).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The monitor's first cycle runs once recovery has finished.
+    crate::helpers::eventually("recovery done", || async {
+        match sample(
+            &app.metrics_text().await,
+            "promptgauge_monitor_evaluation_duration_seconds_count",
+        ) {
+            Some(n) if n >= 1.0 => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
     let view = app.get_json(&format!("/api/executions/{id}")).await;
     assert_eq!(view["status"], "cancelled");
     assert_eq!(view["completed"].as_i64(), Some(kept));
