@@ -24,9 +24,15 @@ fn ten_thousand_tests() -> Value {
 /// Starts the binary on `db` with port 0 and returns it with its address
 /// (read from its start-up log; the rest of the log is drained).
 fn start_server(db: &std::path::Path) -> (KillOnDrop, String) {
+    start_server_with(db, &[])
+}
+
+/// [`start_server`] with more `serve` arguments.
+fn start_server_with(db: &std::path::Path, args: &[&str]) -> (KillOnDrop, String) {
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_promptgauge"))
             .arg("serve")
+            .args(args)
             .env("DATABASE_PATH", db)
             .env("PORT", "0")
             .env("MAX_CONCURRENT_TESTS", "100")
@@ -158,6 +164,95 @@ async fn sigkill_mid_execution_then_restart_completes_with_one_result_per_job() 
     app.stop().await;
 }
 
+/// SIGTERM mid-execution: the process stops accepting work, lets running
+/// tests store their results, flushes every write and exits 0; the restart
+/// resumes the rest, running each unfinished job once.
+#[tokio::test]
+async fn sigterm_mid_execution_exits_0_keeps_every_result_and_the_restart_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("term.db");
+    let (mut child, addr) = start_server(&db);
+    promptgauge::common::tls::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let submitted: Value = client
+        .post(format!("http://{addr}/api/executions"))
+        .json(&json!({"suite": ten_thousand_tests(), "cache": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = submitted["id"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let seen = loop {
+        let view: Value = client
+            .get(format!("http://{addr}/api/executions/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let done = view["completed"].as_i64().unwrap();
+        if done >= 1500 {
+            break done;
+        }
+        assert!(Instant::now() < deadline, "no progress: {view}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // SAFETY: a signal to our own child.
+    unsafe {
+        libc::kill(child.0.id() as i32, libc::SIGTERM);
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let status = child.0.wait().unwrap();
+        drop(child);
+        status
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+
+    let conn = open_db(&db);
+    let one = |sql: &str| -> i64 { conn.query_row(sql, [id], |r| r.get(0)).unwrap() };
+    let stored = one("SELECT count(*) FROM test_results WHERE execution_id = ?1");
+    assert!(stored >= seen, "{stored} < {seen} acknowledged");
+    assert!(stored < 10_000, "stopped too late to mean anything");
+    // Nothing in flight was lost: every result belongs to a job.
+    assert_eq!(
+        one(
+            "SELECT count(*) FROM test_results r LEFT JOIN jobs j ON j.id = r.id
+             WHERE r.execution_id = ?1 AND j.id IS NULL"
+        ),
+        0
+    );
+    drop(conn);
+
+    let app = spawn_app_at(dir, db.clone(), |c| c.max_concurrent_tests = 100).await;
+    let done = app.wait_done(id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["completed"].as_i64(), Some(10_000), "{done}");
+    let rerun = sample(
+        &app.metrics_text().await,
+        r#"promptgauge_provider_requests_total{model="crash",provider="mock",status="success"}"#,
+    )
+    .unwrap_or(0.0);
+    assert_eq!(
+        rerun as i64,
+        10_000 - stored,
+        "only the unfinished jobs ran again"
+    );
+    let conn = open_db(&db);
+    let one = |sql: &str| -> i64 { conn.query_row(sql, [id], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        one("SELECT count(*) FROM test_results WHERE execution_id = ?1"),
+        10_000
+    );
+    drop(conn);
+    app.stop().await;
+}
+
 /// A process that stops while a large execution's jobs are still being
 /// stored (they go in chunks) leaves fewer jobs than the execution's
 /// total: the restart fails it with the reason instead of running a part
@@ -218,4 +313,50 @@ async fn an_execution_whose_jobs_were_not_all_stored_fails_at_restart_with_the_r
     let first = app.get_json(&format!("/api/executions/{whole}")).await;
     assert_eq!(first["status"], "completed");
     app.stop().await;
+}
+
+/// `serve --demo` stores the example suites and keeps a mock workload
+/// running: executions appear and finish without anyone submitting them.
+#[tokio::test]
+async fn serve_demo_stores_the_examples_and_runs_executions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let (mut child, addr) = start_server_with(&db, &["--demo"]);
+    promptgauge::common::tls::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        let (client, url) = (client.clone(), format!("http://{addr}{path}"));
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    crate::helpers::eventually("a finished demo execution", || async {
+        let list = get("/api/executions?status=completed").await;
+        match list["total"].as_i64() {
+            Some(n) if n >= 1 => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    let suites = get("/api/suites").await;
+    assert!(suites["total"].as_i64().unwrap() >= 1, "{suites}");
+    // SAFETY: a signal to our own child.
+    unsafe {
+        libc::kill(child.0.id() as i32, libc::SIGTERM);
+    }
+    let status = tokio::task::spawn_blocking(move || child.0.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let stored: i64 = open_db(&db)
+        .query_row("SELECT count(*) FROM test_results", [], |r| r.get(0))
+        .unwrap();
+    assert!(stored > 0);
 }
