@@ -56,9 +56,13 @@ pub(super) async fn run_job(
     };
     let outcome = match rendered {
         Ok(prompt) => {
-            match tokio::time::timeout(JOB_TIMEOUT, call(ctx, target, &prompt, &mut permit)).await {
+            let limit = run
+                .suite
+                .timeout_ms
+                .map_or(JOB_TIMEOUT, Duration::from_millis);
+            match tokio::time::timeout(limit, call(ctx, target, &prompt, &mut permit)).await {
                 Ok(result) => result,
-                Err(_) => Err(ProviderError::Timeout { after: JOB_TIMEOUT }),
+                Err(_) => Err(ProviderError::Timeout { after: limit }),
             }
         }
         Err(message) => Err(ProviderError::BadRequest { status: 0, message }),

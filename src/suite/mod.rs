@@ -154,6 +154,9 @@ pub struct Suite {
     pub max_concurrency: Option<u32>,
     /// `evaluateOptions.cache` (`false` bypasses the response cache).
     pub use_cache: Option<bool>,
+    /// `evaluateOptions.timeoutMs`: how long one test's provider call may
+    /// take (with its retries) before it is an error.
+    pub timeout_ms: Option<u64>,
     templates: Templates,
 }
 

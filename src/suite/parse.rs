@@ -23,7 +23,7 @@ const TOP_UNRUNNABLE: &[(&str, &str)] = &[(
     "scenarios",
     "`scenarios` is not supported; write the combinations as `tests`",
 )];
-const OPTION_KEYS: &[&str] = &["maxConcurrency", "cache", "repeat"];
+const OPTION_KEYS: &[&str] = &["maxConcurrency", "cache", "repeat", "timeoutMs"];
 
 /// Parses a suite document. `check_provider` returns the problems of one
 /// provider spec (unknown id, bad config); they are listed with the rest.
@@ -158,7 +158,7 @@ pub fn parse_document(
     };
     let prompts = prompts(root.get("prompts"), &mut r);
     let providers = providers(root.get("providers"), check_provider, &mut r);
-    let (max_concurrency, use_cache) = options(root.get("evaluateOptions"), &mut r);
+    let (max_concurrency, use_cache, timeout_ms) = options(root.get("evaluateOptions"), &mut r);
 
     file_references(root, &mut r);
     let templates =
@@ -194,6 +194,7 @@ pub fn parse_document(
                 test_providers: cases.test_providers,
                 max_concurrency,
                 use_cache,
+                timeout_ms,
                 templates,
             },
             warnings: r.warnings,
@@ -339,16 +340,16 @@ fn providers(
     specs
 }
 
-fn options(value: Option<&Value>, r: &mut Report) -> (Option<u32>, Option<bool>) {
+fn options(value: Option<&Value>, r: &mut Report) -> (Option<u32>, Option<bool>, Option<u64>) {
     let o = match value {
-        None | Some(Value::Null) => return (None, None),
+        None | Some(Value::Null) => return (None, None, None),
         Some(Value::Object(o)) => o,
         Some(other) => {
             r.problem(
                 "evaluateOptions",
                 format!("must be an object, got {}", kind_of(other)),
             );
-            return (None, None);
+            return (None, None, None);
         }
     };
     r.unknown_keys("evaluateOptions", o, OPTION_KEYS);
@@ -382,7 +383,20 @@ fn options(value: Option<&Value>, r: &mut Report) -> (Option<u32>, Option<bool>)
             format!("repeating tests is not supported (got {repeat})"),
         );
     }
-    (max, cache)
+    let timeout = match o.get("timeoutMs") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64().filter(|n| (1..=3_600_000).contains(n)) {
+            Some(n) => Some(n),
+            None => {
+                r.problem(
+                    "evaluateOptions.timeoutMs",
+                    format!("must be an integer from 1 to 3600000 (ms), got {v}"),
+                );
+                None
+            }
+        },
+    };
+    (max, cache, timeout)
 }
 
 /// Every `file://` reference where promptfoo would read a file. The

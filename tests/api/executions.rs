@@ -569,3 +569,50 @@ async fn executions_take_turns_on_a_provider_and_high_priority_goes_first() {
     assert_eq!(app.wait_done(long).await["passed"], 40);
     app.stop().await;
 }
+
+/// `evaluateOptions.timeoutMs` bounds each test's provider call: the slow
+/// model's tests end as errors that say so, the fast one's pass, and the
+/// execution ends without waiting for the slow calls.
+#[tokio::test]
+async fn the_per_test_timeout_turns_slow_calls_into_errors() {
+    let app = crate::helpers::spawn_app().await;
+    let suite = serde_json::json!({
+        "prompts": ["Say {{x}}"],
+        "providers": [
+            {"id": "mock:fast", "config": {"latencyMs": 1, "output": "ok"}},
+            {"id": "mock:slow", "config": {"latencyMs": 30000, "output": "ok"}}
+        ],
+        "evaluateOptions": {"timeoutMs": 200},
+        "tests": [{"vars": {"x": "a"}}, {"vars": {"x": "b"}}, {"vars": {"x": "c"}}],
+    });
+    let id = app.submit(serde_json::json!({"suite": suite})).await;
+    let done = app.wait_done(id).await;
+    assert_eq!(
+        (&done["passed"], &done["errors"]),
+        (&serde_json::json!(3), &serde_json::json!(3)),
+        "{done}"
+    );
+    let results = app
+        .get_json(&format!("/api/executions/{id}/results?filter=error"))
+        .await;
+    for r in results["items"].as_array().unwrap() {
+        assert_eq!(r["model"], "slow", "{r}");
+        let error = r["error"].as_str().unwrap_or_default().to_lowercase();
+        assert!(
+            error.contains("timed out") || error.contains("timeout"),
+            "{r}"
+        );
+        assert!(error.contains("200"), "the limit is named: {r}");
+    }
+    // A bad value is refused with its location.
+    let bad = serde_json::json!({"prompts": ["p"], "providers": ["echo"], "tests": [{}], "evaluateOptions": {"timeoutMs": 0}});
+    let res = app
+        .post_json("/api/executions", &serde_json::json!({"suite": bad}))
+        .await;
+    assert_eq!(res.status(), 422);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        body.to_string().contains("evaluateOptions.timeoutMs"),
+        "{body}"
+    );
+}
