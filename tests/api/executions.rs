@@ -616,3 +616,49 @@ async fn the_per_test_timeout_turns_slow_calls_into_errors() {
         "{body}"
     );
 }
+
+/// `requestsPerMinute` on a provider goes through the queue: after the
+/// bucket's first minute of calls, the rest leave one per 60/rpm seconds,
+/// and the execution says it waits on the rate limit meanwhile.
+#[tokio::test]
+async fn requests_per_minute_spaces_the_calls_after_the_first_minutes_worth() {
+    let app = crate::helpers::spawn_app().await;
+    // 120 per minute: 120 at once, then one every 500 ms.
+    let tests: Vec<serde_json::Value> = (0..124).map(|i| serde_json::json!({"vars": {"x": i}})).collect();
+    let suite = serde_json::json!({
+        "prompts": ["Say {{x}}"],
+        "providers": [{"id": "mock:rpm", "config": {"latencyMs": 0, "output": "ok", "requestsPerMinute": 120}}],
+        "tests": tests,
+    });
+    let id = app
+        .submit(serde_json::json!({"suite": suite, "cache": false}))
+        .await;
+    let waiting = app
+        .wait_for(id, |e| {
+            e["progress"]["waiting"]
+                .as_str()
+                .is_some_and(|w| w.contains("rate limit"))
+                || e["status"] == "completed"
+        })
+        .await;
+    assert!(
+        waiting["progress"]["waiting"].as_str().is_some_and(|w| w.contains("rate limit")),
+        "the run said it waits on the rate limit: {waiting}"
+    );
+    let done = app.wait_done(id).await;
+    assert_eq!(done["completed"], 124, "{done}");
+    let conn = crate::helpers::open_db(&app.db_path);
+    let mut times: Vec<i64> = conn
+        .prepare("SELECT created_at FROM test_results WHERE execution_id = ?1 ORDER BY created_at")
+        .unwrap()
+        .query_map([id], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    times.sort_unstable();
+    // The last four calls waited for the bucket: at least 3 x 500 ms
+    // between the 121st and the 124th (a lower bound the limiter sets;
+    // a slow host only widens it).
+    let spread = times[123] - times[120];
+    assert!(spread >= 1_400, "calls 121-124 spread over {spread} ms");
+}
