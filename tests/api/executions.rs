@@ -624,7 +624,9 @@ async fn the_per_test_timeout_turns_slow_calls_into_errors() {
 async fn requests_per_minute_spaces_the_calls_after_the_first_minutes_worth() {
     let app = crate::helpers::spawn_app().await;
     // 120 per minute: 120 at once, then one every 500 ms.
-    let tests: Vec<serde_json::Value> = (0..124).map(|i| serde_json::json!({"vars": {"x": i}})).collect();
+    let tests: Vec<serde_json::Value> = (0..124)
+        .map(|i| serde_json::json!({"vars": {"x": i}}))
+        .collect();
     let suite = serde_json::json!({
         "prompts": ["Say {{x}}"],
         "providers": [{"id": "mock:rpm", "config": {"latencyMs": 0, "output": "ok", "requestsPerMinute": 120}}],
@@ -642,7 +644,9 @@ async fn requests_per_minute_spaces_the_calls_after_the_first_minutes_worth() {
         })
         .await;
     assert!(
-        waiting["progress"]["waiting"].as_str().is_some_and(|w| w.contains("rate limit")),
+        waiting["progress"]["waiting"]
+            .as_str()
+            .is_some_and(|w| w.contains("rate limit")),
         "the run said it waits on the rate limit: {waiting}"
     );
     let done = app.wait_done(id).await;
@@ -661,4 +665,71 @@ async fn requests_per_minute_spaces_the_calls_after_the_first_minutes_worth() {
     // a slow host only widens it).
     let spread = times[123] - times[120];
     assert!(spread >= 1_400, "calls 121-124 spread over {spread} ms");
+}
+
+/// A 1,000,000-job submission does not stall the service: its jobs are
+/// persisted in bounded writer commands, so the health check (which writes)
+/// keeps answering while they are stored, not after.
+#[tokio::test]
+async fn health_answers_while_a_million_jobs_are_stored() {
+    let app = crate::helpers::spawn_app().await;
+    let values: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+    let suite = serde_json::json!({
+        "prompts": (0..100).map(|p| format!("Prompt {p}: {{{{a}}}}-{{{{b}}}}")).collect::<Vec<_>>(),
+        "providers": [{"id": "mock:big", "config": {"latencyMs": 60000}}],
+        "tests": [{"vars": {"a": values, "b": values}}],
+    });
+    let submit = {
+        let client = app.client.clone();
+        let url = app.url("/api/executions");
+        let body = serde_json::json!({"suite": suite, "maxConcurrency": 1});
+        tokio::spawn(async move {
+            let res = client.post(url).json(&body).send().await.unwrap();
+            (
+                std::time::Instant::now(),
+                res.status(),
+                res.json::<serde_json::Value>().await.unwrap(),
+            )
+        })
+    };
+    let mut answered = Vec::new();
+    while !submit.is_finished() {
+        let started = std::time::Instant::now();
+        let res = app.get("/api/performance/health").await;
+        assert!(
+            res.status().is_success(),
+            "health answered {}",
+            res.status()
+        );
+        answered.push((std::time::Instant::now(), started.elapsed()));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (submitted_at, status, body) = submit.await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["total"], 1_000_000);
+    let during = answered.iter().filter(|(at, _)| *at < submitted_at).count();
+    // Health kept answering while the jobs were stored (an order, not a time).
+    assert!(
+        during >= 5,
+        "only {during} health answers before the submission returned"
+    );
+    let mut took: Vec<f64> = answered
+        .iter()
+        .map(|(_, d)| d.as_secs_f64() * 1e3)
+        .collect();
+    took.sort_by(f64::total_cmp);
+    eprintln!(
+        "health during a 1M-job submission: {} answers, p50 {:.1} ms, p99 {:.1} ms",
+        took.len(),
+        took[took.len() / 2],
+        took[((took.len() as f64 * 0.99) as usize).min(took.len() - 1)]
+    );
+    let id = body["id"].as_i64().unwrap();
+    let res = app
+        .post_json(
+            &format!("/api/executions/{id}/cancel"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
 }
