@@ -45,9 +45,10 @@ fn traffic(m: &Metrics, k: u64) {
             .with_label_values(&["GET", route, "200"])
             .inc_by(20);
     }
+    // A series the real registry has (the driven traffic asked for an unknown execution).
     m.http
         .requests
-        .with_label_values(&["GET", "/api/executions", "500"])
+        .with_label_values(&["GET", "/api/executions/{id}", "404"])
         .inc_by(k % 2);
     let p = m.providers.duration.with_label_values(&["mock", "fast"]);
     for j in 0..50 {

@@ -16,7 +16,7 @@ use crate::http::extract::{Json, Path, Query};
 use crate::http::params;
 use crate::http::state::AppState;
 use crate::queue::{ExecutionView, Page, ResultView, SubmitRequest, Submitted, SuiteSource};
-use crate::storage::{ExecutionRecord, ExecutionStatus, Priority, ResultFilter};
+use crate::storage::{ExecutionStatus, Priority, ResultFilter};
 use crate::suite::{Format, Problem};
 
 const FIELDS: &[&str] = &[
@@ -224,7 +224,9 @@ pub(in crate::http) async fn results(
 pub(in crate::http) async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<ExecutionRecord>, ApiError> {
+) -> Result<Json<ExecutionView>, ApiError> {
     let id = params::id("execution", &id)?;
-    Ok(Json(state.queue.cancel(id).await?))
+    state.queue.cancel(id).await?;
+    // The same shape as `GET /api/executions/{id}`.
+    Ok(Json(state.queue.execution(id).await?))
 }
