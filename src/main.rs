@@ -166,7 +166,7 @@ struct RunCommand {
     #[arg(long, value_name = "URL")]
     server: Option<String>,
     /// Tests in flight per provider for this execution.
-    #[arg(short = 'j', long = "max-concurrency", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(short = 'j', long = "max-concurrency", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_concurrency: Option<u32>,
     /// Call the providers even when a cached response exists.
     #[arg(long)]

@@ -32,8 +32,11 @@ pub enum SuiteSource {
     Document(Value),
 }
 
-/// Jobs stored per writer command.
-const JOB_CHUNK: usize = 10_000;
+/// Jobs stored per writer command. A write queued behind a chunk (the
+/// health check, results) waits for that one chunk: 10,000 gave the health
+/// check a p99 of 103 ms while 1,000,000 jobs were stored (debug build),
+/// 2,000 gives 68 ms at the same total time.
+const JOB_CHUNK: usize = 2_000;
 
 /// A request to run a suite.
 #[derive(Debug, Clone)]
