@@ -234,6 +234,19 @@ fn main() -> ExitCode {
     let command = cli
         .command
         .unwrap_or(Command::Serve(ServeCommand::default()));
+    // Only commands that open this machine's database create its folder
+    // (`run --server` and friends leave the disk alone).
+    let local_db = match &command {
+        Command::Serve(_) | Command::Migrate | Command::Analytics(_) => true,
+        Command::Run(a) => a.server.is_none(),
+        Command::Report(a) => a.server.is_none(),
+        Command::Optimize(a) => a.server.is_none(),
+        Command::Bench(a) => suite_scenario(&a.scenarios).is_some(),
+    };
+    if local_db && let Err(e) = config.prepare_database_dir() {
+        eprintln!("promptgauge: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     // `run` talks to a person through its progress line; only warnings
     // interrupt it unless RUST_LOG asks for more.
     let quiet = matches!(

@@ -147,12 +147,11 @@ struct Source<'a> {
 }
 
 impl Config {
-    /// Reads the process environment, applies `overrides`, validates, and
-    /// creates the database's parent folder.
+    /// Reads the process environment, applies `overrides` and validates;
+    /// touches nothing on disk (commands that open the database call
+    /// [`Config::prepare_database_dir`]).
     pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
-        let config = Self::from_lookup(read_env, overrides)?;
-        config.prepare_database_dir()?;
-        Ok(config)
+        Self::from_lookup(read_env, overrides)
     }
 
     /// Parses and validates from any lookup; touches nothing on disk.

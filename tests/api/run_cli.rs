@@ -232,10 +232,12 @@ async fn a_server_run_follows_the_progress_stream_instead_of_polling() {
             "-j".into(),
             "2".into(),
         ],
-        &dir.path().join("unused.db"),
+        &dir.path().join("never").join("unused.db"),
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A server run leaves this machine's disk alone: no database folder.
+    assert!(!dir.path().join("never").exists());
     assert!(
         text(&out.stdout).contains("40 passed"),
         "{}",
