@@ -58,14 +58,9 @@ fn start_server_with(db: &std::path::Path, args: &[&str]) -> (KillOnDrop, String
     (child, addr)
 }
 
-#[tokio::test]
-async fn sigkill_mid_execution_then_restart_completes_with_one_result_per_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crash.db");
-    // Blocking here is fine: nothing else runs on this runtime yet.
-    let (mut child, addr) = start_server(&db);
-    promptgauge::common::tls::install_crypto_provider();
-    let client = reqwest::Client::new();
+/// Submits the 10,000-test suite to the server at `addr` and waits until
+/// at least 1,500 results are acknowledged; returns (id, acknowledged).
+async fn submit_and_run_a_while(client: &reqwest::Client, addr: &str) -> (i64, i64) {
     let res = client
         .post(format!("http://{addr}/api/executions"))
         .json(&json!({"suite": ten_thousand_tests(), "cache": false}))
@@ -76,10 +71,8 @@ async fn sigkill_mid_execution_then_restart_completes_with_one_result_per_job() 
     let submitted: Value = res.json().await.unwrap();
     let id = submitted["id"].as_i64().unwrap();
     assert_eq!(submitted["total"], 10_000);
-
-    // Kill once a good share, but not all, is done.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let seen = loop {
+    loop {
         let view: Value = client
             .get(format!("http://{addr}/api/executions/{id}"))
             .send()
@@ -90,11 +83,23 @@ async fn sigkill_mid_execution_then_restart_completes_with_one_result_per_job() 
             .unwrap();
         let done = view["completed"].as_i64().unwrap();
         if done >= 1500 {
-            break done;
+            return (id, done);
         }
         assert!(Instant::now() < deadline, "no progress: {view}");
         tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    }
+}
+
+#[tokio::test]
+async fn sigkill_mid_execution_then_restart_completes_with_one_result_per_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    // Blocking here is fine: nothing else runs on this runtime yet.
+    let (mut child, addr) = start_server(&db);
+    promptgauge::common::tls::install_crypto_provider();
+    let client = reqwest::Client::new();
+    // Kill once a good share, but not all, is done.
+    let (id, seen) = submit_and_run_a_while(&client, &addr).await;
     child.0.kill().unwrap(); // SIGKILL
     child.0.wait().unwrap();
 
@@ -174,33 +179,7 @@ async fn sigterm_mid_execution_exits_0_keeps_every_result_and_the_restart_finish
     let (mut child, addr) = start_server(&db);
     promptgauge::common::tls::install_crypto_provider();
     let client = reqwest::Client::new();
-    let submitted: Value = client
-        .post(format!("http://{addr}/api/executions"))
-        .json(&json!({"suite": ten_thousand_tests(), "cache": false}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = submitted["id"].as_i64().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let seen = loop {
-        let view: Value = client
-            .get(format!("http://{addr}/api/executions/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let done = view["completed"].as_i64().unwrap();
-        if done >= 1500 {
-            break done;
-        }
-        assert!(Instant::now() < deadline, "no progress: {view}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let (id, seen) = submit_and_run_a_while(&client, &addr).await;
     // SAFETY: a signal to our own child.
     unsafe {
         libc::kill(child.0.id() as i32, libc::SIGTERM);
