@@ -537,7 +537,15 @@ async fn bench_inner(args: BenchCommand) -> anyhow::Result<bool> {
                 .chain(bench::websocket::WS_SCENARIOS.iter().map(|s| s.name))
                 .chain(["analytics", "reports", "optimize"])
                 .collect();
-            format!("unknown scenario {name:?}; known: {}", known.join(", "))
+            let suites: Vec<&str> = bench::suite::scenario::SHIPPED
+                .iter()
+                .map(|(n, _)| *n)
+                .collect();
+            format!(
+                "unknown scenario {name:?}; suite scenarios: {} (or a .toml file); single ones: {}",
+                suites.join(", "),
+                known.join(", ")
+            )
         })?;
         eprintln!("running {name} ...");
         let figures = bench::run_in_child(s, &args.data_dir).await?;
