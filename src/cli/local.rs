@@ -1,5 +1,6 @@
 //! The services a one-shot command (`report`, `optimize`) needs over this
-//! machine's database, without the HTTP server; closed in order after use.
+//! machine's database, without the HTTP server; closed in order after use;
+//! and the request such a command makes to a server instead.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,4 +70,33 @@ impl Local {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
         self.storage.close().await;
     }
+}
+
+/// POSTs `body` to `path` on the server at `base` (with `API_TOKEN` when
+/// set); the answer's text, or the server's error message.
+pub(super) async fn post_to_server(
+    base: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<String, String> {
+    crate::common::tls::install_crypto_provider();
+    let base = base.trim_end_matches('/');
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(body);
+    if let Ok(token) = std::env::var("API_TOKEN") {
+        req = req.bearer_auth(token);
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {base}: {e}"))?;
+    let status = resp.status();
+    let text = resp.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let message = v["error"]["message"].as_str().unwrap_or(&text).to_owned();
+        return Err(format!("server answered {status}: {message}"));
+    }
+    Ok(text)
 }

@@ -100,25 +100,8 @@ async fn local(config: &Config, req: AnalyzeRequest) -> Result<Value, String> {
 }
 
 async fn remote(base: &str, body: &Value) -> Result<Value, String> {
-    crate::common::tls::install_crypto_provider();
-    let base = base.trim_end_matches('/');
-    let mut req = reqwest::Client::new()
-        .post(format!("{base}/api/optimization/analyze"))
-        .json(body);
-    if let Ok(token) = std::env::var("API_TOKEN") {
-        req = req.bearer_auth(token);
-    }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {base}: {e}"))?;
-    let status = resp.status();
-    let v: Value = resp.json().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        let message = v["error"]["message"].as_str().unwrap_or_default();
-        return Err(format!("server answered {status}: {message}"));
-    }
-    Ok(v)
+    let text = super::local::post_to_server(base, "/api/optimization/analyze", body).await?;
+    serde_json::from_str(&text).map_err(|e| format!("the server's answer is not JSON: {e}"))
 }
 
 /// The answer for a person.

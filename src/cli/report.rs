@@ -146,24 +146,6 @@ async fn local(config: &Config, spec: ReportSpec, format: Format) -> Result<Stri
 
 /// On a server.
 async fn remote(base: &str, kind: &str, params: Value, format: Format) -> Result<String, String> {
-    crate::common::tls::install_crypto_provider();
-    let base = base.trim_end_matches('/');
-    let mut req = reqwest::Client::new()
-        .post(format!("{base}/api/reports"))
-        .json(&json!({"kind": kind, "params": params, "format": format.name()}));
-    if let Ok(token) = std::env::var("API_TOKEN") {
-        req = req.bearer_auth(token);
-    }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {base}: {e}"))?;
-    let status = resp.status();
-    let text = resp.text().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let message = v["error"]["message"].as_str().unwrap_or(&text).to_owned();
-        return Err(format!("server answered {status}: {message}"));
-    }
-    Ok(text)
+    let body = json!({"kind": kind, "params": params, "format": format.name()});
+    super::local::post_to_server(base, "/api/reports", &body).await
 }

@@ -10,13 +10,14 @@
 //! after the answer leaves. This module knows nothing of HTTP.
 
 pub mod analysis;
+mod data;
 pub mod llm;
 pub mod rewrite;
 pub mod strategies;
 pub mod tokens;
 pub mod verify;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -158,7 +159,7 @@ struct Inner {
 }
 
 /// A prompt's stored history with its suite's test labels.
-type Labelled = (PromptHistory, Vec<String>);
+pub(super) type Labelled = (PromptHistory, Vec<String>);
 
 /// What one strategy task returns.
 type Outcome = (&'static str, f64, Result<Vec<Suggestion>, String>);
@@ -373,7 +374,7 @@ impl OptimizeService {
                 let tolerance = req.tolerance.unwrap_or(DEFAULT_TOLERANCE);
                 set.spawn(async move {
                     let t = Instant::now();
-                    let out = model_selection(&engine, suite, &m, tolerance).await;
+                    let out = data::model_selection(&engine, suite, &m, tolerance).await;
                     ("model_selection", ms(t), out)
                 });
             }
@@ -392,14 +393,17 @@ impl OptimizeService {
                     set.spawn(async move {
                         let t = Instant::now();
                         let h = history
-                            .get_or_init(|| prompt_history(storage, suite, idx))
+                            .get_or_init(|| data::prompt_history(storage, suite, idx))
                             .await;
                         let out = match h {
                             Err(e) => Err(e.clone()),
-                            Ok((h, labels)) if name == "failure_focus" => Ok(
-                                strategies::failure_focus(&failure_groups(h, labels), h.results),
-                            ),
-                            Ok((h, _)) => Ok(strategies::caching(&repeat_stats(h))),
+                            Ok((h, labels)) if name == "failure_focus" => {
+                                Ok(strategies::failure_focus(
+                                    &data::failure_groups(h, labels),
+                                    h.results,
+                                ))
+                            }
+                            Ok((h, _)) => Ok(strategies::caching(&data::repeat_stats(h))),
                         };
                         (name, ms(t), out)
                     });
@@ -543,100 +547,4 @@ impl OptimizeService {
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
-}
-
-async fn model_selection(
-    engine: &AnalyticsEngine,
-    suite: i64,
-    model: &str,
-    tolerance: f64,
-) -> Result<Vec<Suggestion>, String> {
-    let filter = RollupFilter {
-        suite_id: Some(suite),
-        ..RollupFilter::default()
-    };
-    let answer = engine
-        .models(Span::Last(DATA_WINDOW), filter)
-        .await
-        .map_err(|e| format!("reading the suite's models failed: {e}"))?;
-    let stats: Vec<strategies::ModelStats> = answer
-        .data
-        .models
-        .iter()
-        .map(|m| strategies::ModelStats {
-            provider: m.provider.clone(),
-            model: m.model.clone(),
-            results: m.figures.count,
-            pass_rate: m.figures.pass_rate,
-            cost_per_test: m.figures.cost_per_test_usd,
-        })
-        .collect();
-    Ok(strategies::model_selection(model, &stats, tolerance))
-}
-
-async fn prompt_history(storage: Storage, suite: i64, idx: i64) -> Result<Labelled, String> {
-    let (history, suite_doc) = tokio::try_join!(
-        storage.prompt_history(suite, idx, RECENT_EXECUTIONS),
-        storage.get_suite(suite),
-    )
-    .map_err(|e| format!("reading the prompt's results failed: {e}"))?;
-    let labels = suite_doc
-        .map(|(_, config)| crate::suite::test_labels(&config))
-        .unwrap_or_default();
-    Ok((history, labels))
-}
-
-/// Failures grouped by their masked reason, most first, with a few tests each.
-fn failure_groups(h: &PromptHistory, labels: &[String]) -> Vec<strategies::FailureGroup> {
-    let mut groups: HashMap<String, (i64, Vec<i64>)> = HashMap::new();
-    for (error, test, count) in &h.failures {
-        let reason = if error.is_empty() {
-            "failed without a reason".to_owned()
-        } else {
-            strategies::mask_reason(error)
-        };
-        let g = groups.entry(reason).or_default();
-        g.0 += count;
-        g.1.push(*test);
-    }
-    let mut out: Vec<strategies::FailureGroup> = groups
-        .into_iter()
-        .map(|(reason, (count, mut tests))| {
-            tests.sort_unstable();
-            tests.dedup();
-            strategies::FailureGroup {
-                reason,
-                count,
-                tests: tests
-                    .iter()
-                    .take(5)
-                    .map(
-                        |&t| match labels.get(t as usize).filter(|l| !l.is_empty()) {
-                            Some(l) => format!("{t} ({l})"),
-                            None => t.to_string(),
-                        },
-                    )
-                    .collect(),
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
-    out
-}
-
-fn repeat_stats(h: &PromptHistory) -> strategies::RepeatStats {
-    let mut r = strategies::RepeatStats::default();
-    for &(calls, distinct, cost) in &h.calls {
-        r.calls += calls;
-        r.cost_usd += cost;
-        if calls > 1 {
-            r.repeated += calls - 1;
-            if distinct <= 1 {
-                r.identical_groups += 1;
-            } else {
-                r.varying_groups += 1;
-            }
-        }
-    }
-    r
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::common::json::{kind as kind_of, short};
 use serde_json::{Map, Value, json};
 
 use super::ReportError;
@@ -282,27 +283,6 @@ fn int(v: &Value, at: &str, min: i64, problems: &mut Vec<Problem>) -> Option<i64
 
 fn invalid(at: &str, message: String) -> ReportError {
     ReportError::Invalid(vec![Problem::new(at, message)])
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A value quoted for a message, cut short.
-fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 64 {
-        format!("{}…", s.chars().take(64).collect::<String>())
-    } else {
-        s
-    }
 }
 
 #[cfg(test)]

@@ -6,20 +6,23 @@
 //! table, JSON and a Markdown section, with recommendations from the
 //! figures (the monitor's rules where they apply).
 
+mod advice;
 pub mod compare;
+mod render;
 mod runners;
 pub mod scenario;
 pub mod service;
 mod targets;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use advice::recommendations;
 pub use compare::{Comparison, compare};
+pub use render::{BEGIN, END, markdown, splice, table};
 pub use scenario::Scenario;
 
 use crate::monitor::Recommendation;
@@ -433,91 +436,6 @@ pub fn stored(r: &crate::storage::StoredBenchmarkRun) -> anyhow::Result<Run> {
     Ok(run)
 }
 
-/// Advice from the figures: the monitor's rules over what applies (CPU
-/// use, HTTP p95 against the thresholds), then the suite's own (missed
-/// targets, regressions, failures).
-pub fn recommendations(run: &Run) -> Vec<Recommendation> {
-    use crate::monitor::recommend::{Evidence, recommend};
-    let mut recent = BTreeMap::new();
-    let (cpu, wall): (f64, f64) = run
-        .benchmarks
-        .iter()
-        .fold((0.0, 0.0), |(c, w), b| (c + b.cpu_s, w + b.duration_s));
-    if wall > 0.0 && run.machine.cores > 0 {
-        recent.insert(
-            "cpu_usage_ratio".to_owned(),
-            (cpu / wall / run.machine.cores as f64).min(1.0),
-        );
-    }
-    if let Some(l) = run
-        .benchmarks
-        .iter()
-        .filter(|b| b.kind == "http")
-        .filter_map(|b| b.latency_ms)
-        .map(|l| l.p95)
-        .reduce(f64::max)
-    {
-        recent.insert("http_response_time_p95_seconds".to_owned(), l / 1000.0);
-    }
-    let leak = crate::monitor::leak::assess(&[]);
-    let thresholds = crate::monitor::Thresholds::default();
-    let mut out = recommend(&Evidence {
-        recent: &recent,
-        bottlenecks: &[],
-        leak: &leak,
-        thresholds: &thresholds,
-        max_concurrent_tests: crate::config::Config::default().max_concurrent_tests,
-    });
-    let ev = |pairs: &[(&str, f64)]| -> BTreeMap<String, f64> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
-    };
-    for b in &run.benchmarks {
-        if let Some(e) = &b.error {
-            out.push(Recommendation {
-                rule: "benchmark_failed",
-                severity: "critical",
-                title: format!("{} did not run: {e}", b.name),
-                action: "Fix what stopped it before reading the other figures.".into(),
-                evidence: BTreeMap::new(),
-            });
-        }
-        for (t, met) in &b.targets {
-            if !met {
-                out.push(Recommendation {
-                    rule: "target_missed",
-                    severity: "warning",
-                    title: format!("{}: target missed: {t}", b.name),
-                    action: "Profile the benchmark (BENCHMARKS.md records what moved it before) and fix what the profile shows.".into(),
-                    evidence: ev(&[(b.figure.name.as_str(), b.figure.value)]),
-                });
-            }
-        }
-    }
-    if let Some(c) = &run.comparison {
-        for ch in c.changes.iter().filter(|c| c.verdict == "regression") {
-            out.push(Recommendation {
-                rule: "benchmark_regression",
-                severity: "warning",
-                title: format!(
-                    "{} regressed: {} {:.3} against {:.3} ({:+.0} %, tolerance {:.0} %)",
-                    ch.benchmark,
-                    ch.figure,
-                    ch.current,
-                    ch.baseline,
-                    ch.worse_by * 100.0,
-                    ch.tolerance * 100.0
-                ),
-                action: format!(
-                    "Compare revision {} with the baseline's {} on this benchmark; rerun to rule out noise (the figure is the median of its samples).",
-                    run.revision, c.baseline_revision
-                ),
-                evidence: ev(&[("current", ch.current), ("baseline", ch.baseline)]),
-            });
-        }
-    }
-    out
-}
-
 /// utime + stime of this process, seconds.
 fn process_cpu_seconds() -> f64 {
     crate::bench::process_cpu_seconds(std::process::id())
@@ -534,147 +452,6 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1000.0)
 }
 
-fn fmt_latency(l: Option<Latency>) -> [String; 4] {
-    match l {
-        Some(l) => [l.p50, l.p95, l.p99, l.max].map(|v| format!("{v:.2}")),
-        None => ["-", "-", "-", "-"].map(str::to_owned),
-    }
-}
-
-/// The vs-baseline cell of `b`.
-fn versus(run: &Run, b: &BenchmarkResult) -> String {
-    let Some(c) = run
-        .comparison
-        .as_ref()
-        .and_then(|c| c.changes.iter().find(|x| x.benchmark == b.name))
-    else {
-        return "no baseline".into();
-    };
-    match c.verdict.as_str() {
-        "new" | "incomparable" => c.verdict.clone(),
-        v => format!("{:+.0} % {v}", c.worse_by * 100.0),
-    }
-}
-
-fn targets_cell(b: &BenchmarkResult) -> String {
-    if let Some(e) = &b.error {
-        return format!("FAILED: {e}");
-    }
-    b.targets
-        .iter()
-        .map(|(t, met)| format!("{t}: {}", if *met { "met" } else { "MISSED" }))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// The run as a terminal table.
-pub fn table(run: &Run) -> String {
-    let mut out = format!(
-        "scenario {} on {} ({} cores, {} GiB), revision {}, {:.1} s\n{:<20} {:>10} {:>11} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8}  {:<26} {:<16} targets\n",
-        run.scenario,
-        run.machine.class,
-        run.machine.cores,
-        run.machine.memory_gib,
-        run.revision,
-        run.duration_ms as f64 / 1000.0,
-        "benchmark",
-        "ops",
-        "ops/s",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "max ms",
-        "CPU s",
-        "RSS MB",
-        "figure (median)",
-        "vs baseline"
-    );
-    for b in &run.benchmarks {
-        let [p50, p95, p99, max] = fmt_latency(b.latency_ms);
-        out.push_str(&format!(
-            "{:<20} {:>10} {:>11.1} {:>8} {:>8} {:>8} {:>8} {:>7.2} {:>8.0}  {:<26} {:<16} {}\n",
-            b.name,
-            format!("{} {}", b.ops, b.unit.split(' ').next().unwrap_or_default()),
-            b.throughput,
-            p50,
-            p95,
-            p99,
-            max,
-            b.cpu_s,
-            b.peak_rss_mb,
-            format!("{} {:.3}", b.figure.name, b.figure.value),
-            versus(run, b),
-            targets_cell(b)
-        ));
-    }
-    for r in &run.recommendations {
-        out.push_str(&format!("  [{}] {}: {}\n", r.severity, r.title, r.action));
-    }
-    out
-}
-
-/// The run as a Markdown section (for BENCHMARKS.md).
-pub fn markdown(run: &Run, command: &str) -> String {
-    let date = crate::common::time::rfc3339(run.started_at);
-    let mut out = format!(
-        "## Benchmark suite: `{}`\n\n`{command}`, {}, {} ({} cores, {} GiB), revision `{}`, {:.0} s in all. \
-Each benchmark is the median of its samples; latency is per operation.\n\n\
-| benchmark | ops | ops/s | p50 ms | p95 ms | p99 ms | max ms | CPU s | peak RSS MB | compared figure | vs baseline | targets |\n\
-|---|---|---|---|---|---|---|---|---|---|---|---|\n",
-        run.scenario,
-        &date[..10.min(date.len())],
-        run.machine.class,
-        run.machine.cores,
-        run.machine.memory_gib,
-        run.revision,
-        run.duration_ms as f64 / 1000.0
-    );
-    for b in &run.benchmarks {
-        let [p50, p95, p99, max] = fmt_latency(b.latency_ms);
-        out.push_str(&format!(
-            "| {} | {} {} | {:.1} | {p50} | {p95} | {p99} | {max} | {:.2} | {:.0} | {} {:.3} ({} samples) | {} | {} |\n",
-            b.name,
-            b.ops,
-            b.unit,
-            b.throughput,
-            b.cpu_s,
-            b.peak_rss_mb,
-            b.figure.name,
-            b.figure.value,
-            b.figure.samples.len(),
-            versus(run, b),
-            targets_cell(b).replace('|', "\\|")
-        ));
-    }
-    if !run.recommendations.is_empty() {
-        out.push_str("\nRecommendations from these figures:\n\n");
-        for r in &run.recommendations {
-            out.push_str(&format!("- **{}** {}: {}\n", r.severity, r.title, r.action));
-        }
-    }
-    out
-}
-
-/// Markers around the generated section of BENCHMARKS.md.
-pub const BEGIN: &str = "<!-- promptgauge bench: begin (generated by `promptgauge bench --markdown`; edits here are replaced) -->";
-/// End marker.
-pub const END: &str = "<!-- promptgauge bench: end -->";
-
-/// `doc` with its generated section replaced by `section` (inserted after
-/// the first paragraph when it has none).
-pub fn splice(doc: &str, section: &str) -> String {
-    let block = format!("{BEGIN}\n\n{}\n{END}", section.trim_end());
-    if let (Some(a), Some(b)) = (doc.find(BEGIN), doc.find(END))
-        && a < b
-    {
-        return format!("{}{block}{}", &doc[..a], &doc[b + END.len()..]);
-    }
-    match doc.find("\n\n") {
-        Some(i) => format!("{}\n\n{block}\n{}", &doc[..i], &doc[i..]),
-        None => format!("{doc}\n\n{block}\n"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,17 +462,5 @@ mod tests {
         let l = Latency::of(&mut v);
         assert_eq!((l.p50, l.p95, l.p99, l.max), (50.0, 95.0, 99.0, 100.0));
         assert_eq!(Latency::of(&mut []), Latency::default());
-    }
-
-    #[test]
-    fn the_generated_section_is_replaced_in_place() {
-        let doc = "# Benchmarks\n\nIntro.\n\n## Old\ntext\n";
-        let once = splice(doc, "## Suite\nfigures 1\n");
-        assert!(once.starts_with("# Benchmarks\n\n<!-- promptgauge bench: begin"));
-        assert!(once.contains("## Old\ntext"));
-        let twice = splice(&once, "## Suite\nfigures 2\n");
-        assert!(twice.contains("figures 2") && !twice.contains("figures 1"));
-        assert_eq!(twice.matches(BEGIN).count(), 1);
-        assert!(twice.contains("Intro.") && twice.contains("## Old"));
     }
 }

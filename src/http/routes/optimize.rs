@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::common::json::{kind, short};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
@@ -139,21 +140,6 @@ impl<'a> Fields<'a> {
             Err(ApiError::invalid("invalid_request", self.problems).into_bad_request())
         }
     }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn short(v: &Value) -> String {
-    v.to_string().chars().take(64).collect()
 }
 
 /// `{prompt, model?, suiteId?, promptId?, tolerance?, llm?}`: the analysis
