@@ -13,7 +13,15 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
-/// `90s`, `5m`, `1h`, `7d`, or a bare number of seconds.
+/// Longest duration [`parse_duration`] reads: 100 years, so a window
+/// subtracted from a unix-ms clock can neither wrap nor leave the calendar.
+pub const MAX_DURATION_SECS: u64 = 100 * 366 * 86_400;
+
+/// Latest instant a timestamp may name: 9999-12-31T23:59:59.999Z.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// `90s`, `5m`, `1h`, `7d`, or a bare number of seconds, up to
+/// [`MAX_DURATION_SECS`].
 pub fn parse_duration(raw: &str) -> Option<std::time::Duration> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
@@ -26,7 +34,17 @@ pub fn parse_duration(raw: &str) -> Option<std::time::Duration> {
         "d" => n.checked_mul(86_400)?,
         _ => return None,
     };
-    Some(std::time::Duration::from_secs(secs))
+    (secs <= MAX_DURATION_SECS).then(|| std::time::Duration::from_secs(secs))
+}
+
+/// An instant as an API takes it: unix milliseconds or RFC 3339, from
+/// 1970 to [`MAX_TIME_MS`].
+pub fn parse_instant(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    raw.parse::<i64>()
+        .ok()
+        .or_else(|| parse_rfc3339(raw))
+        .filter(|ms| (0..=MAX_TIME_MS).contains(ms))
 }
 
 /// Unix ms from `2026-12-01`, `2026-12-01T10:00:00Z`,
@@ -69,14 +87,16 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         let frac = s.get(start..i).filter(|f| !f.is_empty())?;
         millis = format!("{frac:0<3}")[..3].parse().ok()?;
     }
-    let offset_min = match s.get(i..)? {
-        "Z" | "z" => 0,
-        tz if tz.len() == 6 && matches!(&tz[..1], "+" | "-") && &tz[3..4] == ":" => {
+    // Bytes, not string slices: a multi-byte character where the offset
+    // should be is simply not an offset.
+    let offset_min = match &b[i..] {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
             let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
             if oh > 23 || om > 59 {
                 return None;
             }
-            let sign = if &tz[..1] == "-" { -1 } else { 1 };
+            let sign = if *sign == b'-' { -1 } else { 1 };
             sign * (oh * 60 + om)
         }
         _ => return None,
@@ -147,6 +167,80 @@ mod tests {
         ] {
             assert_eq!(super::parse_rfc3339(bad), None, "{bad}");
         }
+    }
+
+    /// Strings near timestamps and durations: valid ones mutated with
+    /// characters of every UTF-8 width where the parsers slice.
+    fn hostile(rng: &mut fastrand::Rng) -> String {
+        const PIECES: &[&str] = &[
+            "0",
+            "9",
+            "-",
+            ":",
+            "T",
+            "Z",
+            "z",
+            "+",
+            ".",
+            " ",
+            "s",
+            "m",
+            "h",
+            "d",
+            "é",
+            "日",
+            "😀",
+            "٣",
+            "\u{0}",
+            "%",
+            "e",
+            "1e309",
+            "99999999999999999999",
+        ];
+        const SEEDS: &[&str] = &[
+            "2026-12-01T10:00:00+01:00",
+            "2026-12-01T10:00:00.123Z",
+            "2026-12-01",
+            "90s",
+            "7d",
+            "213503982334601d",
+        ];
+        let mut s: Vec<char> = SEEDS[rng.usize(..SEEDS.len())].chars().collect();
+        for _ in 0..rng.usize(1..4) {
+            let piece: Vec<char> = PIECES[rng.usize(..PIECES.len())].chars().collect();
+            let at = rng.usize(..=s.len());
+            match rng.u8(..3) {
+                0 => s.splice(at..at, piece),
+                1 if at < s.len() => s.splice(at..at + 1, piece),
+                _ => s.splice(at..s.len().min(at + 2), Vec::new()),
+            };
+        }
+        s.into_iter().collect()
+    }
+
+    #[test]
+    fn no_string_makes_the_parsers_panic_and_what_parses_round_trips() {
+        let mut rng = fastrand::Rng::with_seed(22);
+        for _ in 0..200_000 {
+            let raw = hostile(&mut rng);
+            if let Some(ms) = super::parse_rfc3339(&raw) {
+                assert_eq!(
+                    super::parse_rfc3339(&super::rfc3339(ms)),
+                    Some(ms),
+                    "{raw:?}"
+                );
+            }
+            if let Some(ms) = super::parse_instant(&raw) {
+                assert!((0..=super::MAX_TIME_MS).contains(&ms), "{raw:?}");
+            }
+            if let Some(d) = super::parse_duration(&raw) {
+                assert!(d.as_secs() <= super::MAX_DURATION_SECS, "{raw:?}");
+            }
+        }
+        // The reported cases.
+        assert_eq!(super::parse_rfc3339("2026-12-01T10:00:00é0:00"), None);
+        assert_eq!(super::parse_rfc3339("2026-12-01T10:00:00+日:0"), None);
+        assert_eq!(super::parse_duration("213503982334601d"), None);
     }
 
     #[test]

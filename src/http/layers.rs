@@ -1,6 +1,11 @@
-//! Middleware for every route: request metrics and the body size limit.
+//! Middleware for every route: request metrics, panics turned into 500
+//! answers, and the body size limit.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
+
+use futures_util::FutureExt;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_LENGTH;
@@ -30,7 +35,15 @@ pub(super) async fn track_metrics(
     req: Request,
     next: Next,
 ) -> Response {
-    let http = &state.metrics.http;
+    track(&state.metrics.http, matched, req, next).await
+}
+
+async fn track(
+    http: &HttpMetrics,
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let route = matched.as_ref().map_or(UNMATCHED, |m| m.as_str());
@@ -47,6 +60,41 @@ pub(super) async fn track_metrics(
     response
 }
 
+/// Answers a handler's panic with a 500 in our JSON shape (and counts it)
+/// instead of dropping the connection. Runs inside [`track_metrics`], so
+/// the 500 is in `promptgauge_http_requests_total` and the error-rate alert
+/// sees it.
+pub(super) async fn catch_panic(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    answer_panics(&state.metrics.http, req, next).await
+}
+
+async fn answer_panics(http: &HttpMetrics, req: Request, next: Next) -> Response {
+    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(response) => response,
+        Err(payload) => {
+            http.panics.inc();
+            ApiError::internal(format!(
+                "request handler panicked: {}",
+                panic_message(&*payload)
+            ))
+            .into_response()
+        }
+    }
+}
+
+/// The text a panic was raised with, when it has one.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
 /// Refuses a declared body over the limit before reading any of it; bodies
 /// without a length are cut off by `DefaultBodyLimit` while extracting.
 pub(super) async fn limit_body(req: Request, next: Next) -> Response {
@@ -60,4 +108,74 @@ pub(super) async fn limit_body(req: Request, next: Next) -> Response {
         return ApiError::payload_too_large(limit).into_response();
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::Router;
+    use axum::body::{Body, to_bytes};
+    use axum::http::StatusCode;
+    use axum::middleware::from_fn;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::metrics::Metrics;
+
+    async fn panics_with_str() -> &'static str {
+        panic!("slice index out of range")
+    }
+
+    async fn panics_with_string() -> &'static str {
+        std::panic::panic_any(format!("at {}", 7))
+    }
+
+    /// The real layers, in the router's order, around routes that panic.
+    fn app(metrics: &Arc<Metrics>) -> Router {
+        let (m1, m2) = (metrics.clone(), metrics.clone());
+        Router::new()
+            .route("/str", get(panics_with_str))
+            .route("/string", get(panics_with_string))
+            .route("/ok", get(|| async { "fine" }))
+            .layer(from_fn(move |req, next| {
+                let m = m1.clone();
+                async move { answer_panics(&m.http, req, next).await }
+            }))
+            .layer(from_fn(move |matched: Option<MatchedPath>, req, next| {
+                let m = m2.clone();
+                async move { track(&m.http, matched, req, next).await }
+            }))
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_counted_500_in_our_json_shape() {
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let app = app(&metrics);
+        for path in ["/str", "/string", "/ok"] {
+            let req = Request::get(path).body(Body::empty()).unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            let status = res.status();
+            let body = to_bytes(res.into_body(), 1 << 16).await.unwrap();
+            if path == "/ok" {
+                assert_eq!((status, &body[..]), (StatusCode::OK, &b"fine"[..]));
+                continue;
+            }
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["error"]["code"], "internal", "{v}");
+            // No internals leave: the panic's text is only logged.
+            assert!(!v.to_string().contains("slice"), "{v}");
+            let count = |route| {
+                metrics
+                    .http
+                    .requests
+                    .with_label_values(&["GET", route, "500"])
+                    .get()
+            };
+            assert_eq!(count(path), 1, "{path}");
+        }
+        assert_eq!(metrics.http.panics.get(), 2);
+    }
 }

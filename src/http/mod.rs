@@ -207,8 +207,8 @@ pub fn router(state: AppState) -> Router {
             "/api/executions/{id}/cancel",
             post(routes::executions::cancel),
         );
-    // Layers run outermost-last: metrics see every response, auth runs
-    // before the body is looked at.
+    // Layers run outermost-last: metrics see every response (a panic's 500
+    // too), auth runs before the body is looked at.
     routes
         .router
         .fallback(routes::not_found)
@@ -216,6 +216,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn(layers::limit_body))
         .layer(from_fn_with_state(state.clone(), auth::require_token))
+        .layer(from_fn_with_state(state.clone(), layers::catch_panic))
         .layer(from_fn_with_state(state.clone(), layers::track_metrics))
         .with_state(state)
 }

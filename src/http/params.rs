@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::error::ApiError;
-use crate::common::time::parse_duration;
+use crate::common::time::{MAX_TIME_MS, parse_duration, parse_instant};
 use crate::suite::Problem;
 
 /// Largest page.
@@ -101,13 +101,14 @@ impl Query {
     pub(super) fn since(&mut self, key: &str, now_ms: i64) -> Option<i64> {
         let raw = self.params.remove(key)?;
         if let Ok(ms) = raw.parse::<i64>() {
-            if ms >= 0 {
+            if (0..=MAX_TIME_MS).contains(&ms) {
                 return Some(ms);
             }
         }
         match parse_duration(&raw) {
+            // At most 100 years back: no wrap, at worst the epoch.
             Some(d) if !raw.chars().all(|c| c.is_ascii_digit()) => {
-                Some(now_ms - d.as_millis() as i64)
+                Some((now_ms - d.as_millis() as i64).max(0))
             }
             _ => {
                 self.problems.push(Problem::new(
@@ -123,11 +124,7 @@ impl Query {
     /// `2026-12-01T10:00:00Z`).
     pub(super) fn time(&mut self, key: &str) -> Option<i64> {
         let raw = self.params.remove(key)?;
-        let parsed = match raw.trim().parse::<i64>() {
-            Ok(ms) if ms >= 0 => Some(ms),
-            Ok(_) => None,
-            Err(_) => crate::common::time::parse_rfc3339(&raw),
-        };
+        let parsed = parse_instant(&raw);
         if parsed.is_none() {
             self.problems.push(Problem::new(
                 key,

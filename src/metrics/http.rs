@@ -1,6 +1,9 @@
-//! HTTP server families: requests by route template, latency, in-flight.
+//! HTTP server families: requests by route template, latency, in-flight,
+//! panics.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 use super::{HTTP_BUCKETS, register};
 
@@ -13,6 +16,9 @@ pub struct HttpMetrics {
     pub duration: HistogramVec,
     /// `promptgauge_http_requests_in_flight`
     pub in_flight: IntGauge,
+    /// `promptgauge_http_panics_total`: handlers that panicked (each
+    /// answered 500 and counted in `requests` too).
+    pub panics: IntCounter,
 }
 
 impl HttpMetrics {
@@ -44,6 +50,13 @@ impl HttpMetrics {
                 IntGauge::new(
                     "promptgauge_http_requests_in_flight",
                     "HTTP requests currently being handled.",
+                )?,
+            )?,
+            panics: register(
+                r,
+                IntCounter::new(
+                    "promptgauge_http_panics_total",
+                    "Requests whose handler panicked; each was answered 500.",
                 )?,
             )?,
         })

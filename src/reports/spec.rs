@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::ReportError;
 use crate::analytics::{MAX_WINDOW, Period, Span};
-use crate::common::time::{parse_duration, parse_rfc3339};
+use crate::common::time::{MAX_TIME_MS, parse_duration, parse_instant};
 use crate::suite::Problem;
 
 /// The kinds, by name.
@@ -204,10 +204,11 @@ impl ReportSpec {
 fn span(p: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<Span> {
     let time = |key: &str, problems: &mut Vec<Problem>| -> Option<i64> {
         let v = p.get(key)?;
-        let t = v
-            .as_i64()
-            .filter(|t| *t >= 0)
-            .or_else(|| v.as_str().and_then(parse_rfc3339));
+        let t = match v {
+            Value::Number(n) => n.as_i64().filter(|t| (0..=MAX_TIME_MS).contains(t)),
+            Value::String(s) => parse_instant(s),
+            _ => None,
+        };
         if t.is_none() {
             problems.push(Problem::new(
                 format!("params.{key}"),

@@ -93,3 +93,67 @@ async fn malformed_http_does_not_take_the_server_down() {
     assert_eq!(app.get("/api/performance/health").await.status(), 200);
     app.stop().await;
 }
+
+/// Every route that reads a time or a duration from the query or the body,
+/// given the strings that used to panic or wrap, and mutations of them.
+#[tokio::test]
+async fn hostile_times_and_durations_are_4xx_never_a_dropped_connection() {
+    let app = spawn_app().await;
+    let values = [
+        "2026-12-01T10:00:00%C3%A90:00",
+        "2026-12-01T10:00:00+%E6%97%A5:0",
+        "2026-12-01T10:00:00%F0%9F%98%80",
+        "213503982334601d",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "99999999999999999999",
+        "1e309",
+        "%00",
+    ];
+    let mut checked = 0;
+    for v in values {
+        for path in [
+            format!("/api/analytics/historical?from={v}"),
+            format!("/api/analytics/historical?from=0&to={v}"),
+            format!("/api/analytics/models?from={v}"),
+            format!("/api/analytics/cost?from={v}"),
+            format!("/api/analytics/realtime?window={v}"),
+            format!("/api/performance/alerts?since={v}"),
+        ] {
+            let res = app.get(&path).await;
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert!((400..500).contains(&status), "{path}: {status} {body}");
+            assert!(body["error"]["code"].is_string(), "{path}: {body}");
+            checked += 1;
+        }
+        let decoded = v.replace("%C3%A9", "é").replace("%E6%97%A5", "日");
+        for params in [
+            serde_json::json!({"from": decoded, "to": "2026-12-02"}),
+            serde_json::json!({"window": decoded}),
+        ] {
+            let body = serde_json::json!({"kind": "cost", "params": params});
+            let res = app.post_json("/api/reports", &body).await;
+            let status = res.status().as_u16();
+            assert!((400..500).contains(&status), "{body}: {status}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, values.len() * 8);
+    // `since` as a duration reaches back at most 100 years: no wrap into
+    // the future, so the window holds everything (the empty list here).
+    let res = app
+        .get_json("/api/performance/alerts?state=resolved&since=36500d")
+        .await;
+    assert_eq!(res["since"], 0, "{res}");
+    let m = app.metrics_text().await;
+    let errors: Vec<&str> = m
+        .lines()
+        .filter(|l| {
+            l.starts_with("promptgauge_http_requests_total") && l.contains(r#"status="500""#)
+        })
+        .filter(|l| !l.ends_with(" 0"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    app.stop().await;
+}
