@@ -7,6 +7,10 @@ use super::{Assertion, Check, Verdict};
 
 /// Scanned text per `{` when looking for embedded JSON (promptfoo's limit).
 const MAX_CANDIDATE_CHARS: usize = 100_000;
+/// Characters scanned and parsed in all while looking for embedded JSON:
+/// promptfoo rescans from every `{`, which is quadratic on a long output
+/// full of unbalanced braces (`{{{{...`); past this, the search gives up.
+pub(super) const EXTRACT_BUDGET: usize = 20_000_000;
 
 pub(super) fn evaluate(a: &Assertion, text: &str) -> Verdict {
     match &a.check {
@@ -41,7 +45,16 @@ fn is_json(schema: Option<&Schema>, text: &str, inv: bool) -> Verdict {
 }
 
 fn contains_json(schema: Option<&Schema>, text: &str, inv: bool) -> Verdict {
-    let objects = extract_json_objects(text);
+    let Some(objects) = extract_json_objects(text) else {
+        // No answer is not a verdict: it fails whatever its `not-`.
+        return Verdict {
+            pass: false,
+            score: 0.0,
+            reason: format!(
+                "Output could not be searched for JSON: scanning it from every `{{` took more than {EXTRACT_BUDGET} characters and was stopped"
+            ),
+        };
+    };
     let not = if inv { "not " } else { "" };
     let mut pass = objects.is_empty() == inv;
     let mut reason = format!("Expected output to {not}contain valid JSON");
@@ -70,10 +83,11 @@ fn contains_json(schema: Option<&Schema>, text: &str, inv: bool) -> Verdict {
 /// strings too) and at each balance point, or at the end with the missing
 /// braces added, try the text as YAML (so `{a: 1}`, trailing commas and
 /// `//` comments pass); the first object that parses is taken and the scan
-/// resumes after it.
-pub(super) fn extract_json_objects(text: &str) -> Vec<Value> {
+/// resumes after it. `None` past [`EXTRACT_BUDGET`].
+pub(super) fn extract_json_objects(text: &str) -> Option<Vec<Value>> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut found = Vec::new();
+    let mut spent = 0usize;
     let mut i = 0;
     while i < chars.len() {
         if chars[i].1 != '{' {
@@ -89,10 +103,15 @@ pub(super) fn extract_json_objects(text: &str) -> Vec<Value> {
                 _ => {}
             }
             j += 1;
+            spent += 1;
             if open == close || j == chars.len() || j == i + MAX_CANDIDATE_CHARS {
                 let end = chars.get(j).map_or(text.len(), |c| c.0);
                 let mut candidate = text[chars[i].0..end].to_owned();
                 candidate.extend(std::iter::repeat_n('}', open - close));
+                spent += candidate.len();
+                if spent > EXTRACT_BUDGET {
+                    return None;
+                }
                 match crate::yaml::from_str(&slash_comments_to_hash(&candidate)) {
                     Ok(v @ (Value::Object(_) | Value::Array(_))) => {
                         found.push(v);
@@ -104,9 +123,12 @@ pub(super) fn extract_json_objects(text: &str) -> Vec<Value> {
                 }
             }
         }
+        if spent > EXTRACT_BUDGET {
+            return None;
+        }
         i += 1;
     }
-    found
+    Some(found)
 }
 
 /// promptfoo's `convertSlashCommentsToHash`: `// comment` outside quotes
@@ -189,7 +211,7 @@ mod tests {
     #[test]
     fn embedded_objects_are_found_in_prose() {
         let text = r#"Sure! {"a": 1} and then {"b": {"c": [1, 2]}} and, closed for it, {broken"#;
-        let found = extract_json_objects(text);
+        let found = extract_json_objects(text).unwrap();
         assert_eq!(
             found,
             vec![
@@ -201,21 +223,39 @@ mod tests {
     }
 
     #[test]
+    fn a_text_of_unbalanced_braces_exhausts_the_budget_instead_of_a_worker() {
+        // 300,000 `{`: each scan runs 100,000 characters, quadratically.
+        let text = "{".repeat(300_000);
+        assert_eq!(extract_json_objects(&text), None);
+        // A long text with few braces is searched as usual.
+        let long = format!(
+            "{} {{\"a\": 1}} {}",
+            "x".repeat(2_000_000),
+            "y".repeat(2_000_000)
+        );
+        assert_eq!(extract_json_objects(&long), Some(vec![json!({"a": 1})]));
+    }
+
+    #[test]
     fn extraction_is_as_lenient_as_promptfoos() {
         assert_eq!(
-            extract_json_objects("x {a: 1, b: [y]} z"),
+            extract_json_objects("x {a: 1, b: [y]} z").unwrap(),
             vec![json!({"a": 1, "b": ["y"]})]
         );
         assert_eq!(
-            extract_json_objects("{\"a\": 1 // count\n}"),
+            extract_json_objects("{\"a\": 1 // count\n}").unwrap(),
             vec![json!({"a": 1})]
         );
         assert_eq!(
-            extract_json_objects(r#"open {"a": {"b": 1}"#),
+            extract_json_objects(r#"open {"a": {"b": 1}"#).unwrap(),
             vec![json!({"a": {"b": 1}})]
         );
         // Braces are counted inside strings too, so this one is cut short.
-        assert!(extract_json_objects(r#"{"s": "}"} end"#).is_empty());
+        assert!(
+            extract_json_objects(r#"{"s": "}"} end"#)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             slash_comments_to_hash("see http://x.y // note"),
             "see http://x.y # note"

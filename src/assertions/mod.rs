@@ -10,6 +10,7 @@
 //! with one, the test passes when the score reaches it.
 
 mod ajv;
+mod distance;
 mod json;
 mod overlap;
 mod parse;

@@ -64,9 +64,17 @@ pub(super) fn evaluate(a: &Assertion, out: &Output<'_>) -> Verdict {
                 format!("Expected output to {not}start with \"{prefix}\"")
             })
         }
-        Check::Regex { pattern, regex } => Verdict::binary(regex.is_match(text) != inv, || {
-            format!("Expected output to {not}match regex \"{pattern}\"")
-        }),
+        Check::Regex { pattern, regex } => match regex.is_match(text) {
+            Ok(found) => Verdict::binary(found != inv, || {
+                format!("Expected output to {not}match regex \"{pattern}\"")
+            }),
+            // No answer is not a verdict: it fails whatever its `not-`.
+            Err(why) => Verdict {
+                pass: false,
+                score: 0.0,
+                reason: format!("Regex could not be evaluated: {why}"),
+            },
+        },
         // promptfoo fails the assertion whatever its `not-`.
         Check::InvalidRegex { error } => Verdict {
             pass: false,
@@ -76,22 +84,7 @@ pub(super) fn evaluate(a: &Assertion, out: &Output<'_>) -> Verdict {
         Check::Levenshtein {
             expected,
             threshold,
-        } => {
-            // fastest-levenshtein counts UTF-16 code units.
-            let a: Vec<u16> = text.encode_utf16().collect();
-            let b: Vec<u16> = expected.encode_utf16().collect();
-            let distance = strsim::generic_levenshtein(&a, &b);
-            let t = js_number(*threshold);
-            Verdict::binary((distance as f64 <= *threshold) != inv, || {
-                if inv {
-                    format!(
-                        "Levenshtein distance {distance} is less than or equal to threshold {t}"
-                    )
-                } else {
-                    format!("Levenshtein distance {distance} is greater than threshold {t}")
-                }
-            })
-        }
+        } => super::distance::evaluate(text, expected, *threshold, inv),
         Check::Latency { threshold_ms } => latency(out.latency_ms, *threshold_ms, inv),
         Check::Cost { threshold } => cost(out.cost, *threshold, inv),
         Check::WordCount(wc) => word_count(*wc, text, inv),

@@ -5,11 +5,12 @@
 //! graders and the mock provider share them so a prompt, an assertion
 //! value and a reason print a value alike.
 
+pub mod engine;
 mod regex;
 
 use std::fmt::Write as _;
 
-pub use regex::Regex;
+pub use regex::{MATCH_BUDGET, Regex};
 
 use serde_json::Value;
 

@@ -1,27 +1,36 @@
 //! `new RegExp(pattern)`, no flags, as promptfoo builds a `regex`
-//! assertion. The `regress` engine parses JavaScript syntax, and matching
-//! runs over the text's UTF-16 code units without the `u` flag, so `.` is
-//! one code unit, `\d`, `\w` and `\b` are ASCII, and inline flags such as
-//! `(?i)` are syntax errors, reported with V8's message.
+//! assertion. The `regress` engine checks the syntax as Node 22's V8 does
+//! and words errors as V8 does; matching runs in QuickJS
+//! ([`super::engine`]) under a step budget, because a backtracking engine
+//! without one can take hours on a 30-character text. Both match over the
+//! text's UTF-16 code units without the `u` flag, so `.` is one code unit,
+//! `\d`, `\w` and `\b` are ASCII, and inline flags such as `(?i)` are syntax
+//! errors.
 
 use std::fmt;
 use std::sync::Arc;
 
-/// A compiled pattern; cheap to clone.
+use super::engine::{self, Budget, EngineError};
+
+/// Backtracking steps one match may take (about 0.15 s of one core): far
+/// beyond what any sane pattern needs, far short of a frozen worker.
+pub const MATCH_BUDGET: Budget = Budget::steps(10_000_000);
+
+/// A checked pattern; cheap to clone.
 #[derive(Clone)]
-pub struct Regex(Arc<regress::Regex>);
+pub struct Regex(Arc<str>);
 
 impl fmt::Debug for Regex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Regex")
+        write!(f, "Regex({:?})", self.0)
     }
 }
 
 impl Regex {
-    /// Compiles `pattern`, or V8's `Invalid regular expression: /p/: why`.
+    /// Checks `pattern`, or V8's `Invalid regular expression: /p/: why`.
     pub fn new(pattern: &str) -> Result<Self, String> {
         regress::Regex::with_flags(pattern, regress::Flags::default())
-            .map(|r| Self(Arc::new(r)))
+            .map(|_| Self(pattern.into()))
             .map_err(|e| {
                 format!(
                     "Invalid regular expression: /{pattern}/: {}",
@@ -30,10 +39,16 @@ impl Regex {
             })
     }
 
-    /// `regex.test(text)`.
-    pub fn is_match(&self, text: &str) -> bool {
-        let units: Vec<u16> = text.encode_utf16().collect();
-        self.0.find_from_ucs2(&units, 0).next().is_some()
+    /// `regex.test(text)`, or why there is no answer: the pattern needed
+    /// more than [`MATCH_BUDGET`] steps on this text.
+    pub fn is_match(&self, text: &str) -> Result<bool, String> {
+        engine::regex_test(&self.0, text, MATCH_BUDGET).map_err(|e| match e {
+            EngineError::Budget { steps } => format!(
+                "matching /{}/ took more than {steps} backtracking steps and was stopped (nested or overlapping quantifiers backtrack exponentially: rewrite the pattern)",
+                self.0
+            ),
+            EngineError::Thrown(m) => format!("Invalid regular expression: /{}/: {m}", self.0),
+        })
     }
 }
 
@@ -99,7 +114,7 @@ mod tests {
     use super::*;
 
     fn test(pattern: &str, text: &str) -> bool {
-        Regex::new(pattern).unwrap().is_match(text)
+        Regex::new(pattern).unwrap().is_match(text).unwrap()
     }
 
     #[test]

@@ -166,21 +166,27 @@ impl Mock {
     }
 
     /// The canned, fixed or generated output for `prompt`.
-    fn answer(&self, prompt: &str) -> String {
-        for (regex, output) in &self.responses {
-            if regex.is_match(prompt) {
-                return output.clone();
+    fn answer(&self, prompt: &str) -> Result<String, ProviderError> {
+        for (i, (regex, output)) in self.responses.iter().enumerate() {
+            let matched = regex
+                .is_match(prompt)
+                .map_err(|why| ProviderError::BadRequest {
+                    status: 0,
+                    message: format!("config.responses[{i}].match: {why}"),
+                })?;
+            if matched {
+                return Ok(output.clone());
             }
         }
         if let Some(o) = &self.output {
-            return o.clone();
+            return Ok(o.clone());
         }
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (self.seed, prompt).hash(&mut hasher);
         let mut rng = fastrand::Rng::with_seed(hasher.finish());
         let n = rng.usize(12..40);
         let words: Vec<&str> = (0..n).map(|_| WORDS[rng.usize(..WORDS.len())]).collect();
-        format!("{}.", words.join(" "))
+        Ok(format!("{}.", words.join(" ")))
     }
 }
 
@@ -273,7 +279,7 @@ impl Provider for Mock {
                     message: "mock rate limit".to_owned(),
                 });
             }
-            let output = self.answer(prompt);
+            let output = self.answer(prompt)?;
             let usage = TokenUsage {
                 input: estimate_tokens(prompt),
                 output: estimate_tokens(&output),

@@ -62,6 +62,7 @@ pub(super) async fn dispatch(shared: Arc<Shared>, run: Arc<Run>, v: usize) {
             run: run.clone(),
             client: shared.client.clone(),
             metrics: shared.metrics.clone(),
+            grading: shared.grading.clone(),
         };
         let (sink, shared) = (sink.clone(), shared.clone());
         shared.tracker.clone().spawn(async move {

@@ -11,7 +11,8 @@ use super::lane::Lane;
 use super::limiter::Permit;
 use super::retry;
 use super::run::{Run, Target};
-use crate::assertions::{FailureReason, Judgement, Output, judge};
+use crate::assertions::{Assertion, FailureReason, Judgement, Output, judge};
+use crate::common::pool::CpuPool;
 use crate::metrics::QueueMetrics;
 use crate::providers::{Client, Completion, ProviderError, estimate_tokens};
 use crate::storage::{NewTestResult, PendingJob, now_ms};
@@ -24,6 +25,8 @@ pub(super) struct JobContext {
     pub(super) run: Arc<Run>,
     pub(super) client: Client,
     pub(super) metrics: QueueMetrics,
+    /// Where outputs are graded.
+    pub(super) grading: CpuPool,
 }
 
 /// Runs `job` to a stored-ready result. `permit` is the lane unit the
@@ -71,23 +74,9 @@ pub(super) async fn run_job(
         .run_duration
         .observe(started.elapsed().as_secs_f64());
 
-    let (judgement, completion) = match &outcome {
-        Ok(c) => {
-            let output = Output {
-                text: &c.output,
-                latency_ms: (!c.cached).then_some(c.latency.as_millis() as u64),
-                cost: Some(c.cost_usd),
-                finish_reason: c.finish_reason.as_deref(),
-            };
-            (
-                judge(&test.assertions, test.threshold, Ok(&output)),
-                Some(c),
-            )
-        }
-        Err(e) => (
-            judge(&test.assertions, test.threshold, Err(&e.to_string())),
-            None,
-        ),
+    let (judgement, completion) = match outcome {
+        Ok(c) => grade(ctx, t, c).await,
+        Err(e) => (judge::<Assertion>(&[], None, Err(&e.to_string())), None),
     };
     let row = row(
         run,
@@ -95,9 +84,40 @@ pub(super) async fn run_job(
         provider.id(),
         provider.model(),
         &judgement,
-        completion,
+        completion.as_ref(),
     );
     (row, permit)
+}
+
+/// Grades `c` against test `t`'s assertions on the grading pool, never on
+/// an async worker: a pattern can take its whole step budget.
+async fn grade(ctx: &JobContext, t: usize, c: Completion) -> (Judgement, Option<Completion>) {
+    let suite = ctx.run.suite.clone();
+    let graded = ctx
+        .grading
+        .run(move || {
+            let test = &suite.tests[t];
+            let output = Output {
+                text: &c.output,
+                latency_ms: (!c.cached).then_some(c.latency.as_millis() as u64),
+                cost: Some(c.cost_usd),
+                finish_reason: c.finish_reason.as_deref(),
+            };
+            let j = judge(&test.assertions, test.threshold, Ok(&output));
+            (j, c)
+        })
+        .await;
+    match graded {
+        Ok((j, c)) => (j, Some(c)),
+        Err(e) => (
+            judge::<Assertion>(
+                &[],
+                None,
+                Err(&format!("the output could not be graded: {e}")),
+            ),
+            None,
+        ),
+    }
 }
 
 /// Calls provider `v`, retrying what may succeed on a second try. The

@@ -39,6 +39,7 @@ pub use run::Progress;
 pub use submit::{SubmitRequest, Submitted, SuiteSource};
 
 use crate::cache::TtlCache;
+use crate::common::pool::CpuPool;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::providers::Client;
@@ -52,6 +53,8 @@ use sink::Finished;
 const SUITE_CACHE_TTL: Duration = Duration::from_secs(600);
 /// Parsed stored suites kept at most.
 const SUITE_CACHE_SIZE: usize = 256;
+/// Outputs waiting for a grading thread; jobs wait beyond that.
+const GRADING_QUEUE: usize = 1024;
 
 /// What can go wrong, named by what happened.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +118,8 @@ pub(crate) struct Shared {
     events: EventBus,
     /// Model labels as the provider metrics bound them.
     provider_metrics: crate::metrics::ProviderMetrics,
+    /// Threads that grade outputs, off the async workers.
+    grading: CpuPool,
 }
 
 /// Checks a provider spec: the provider's own config and the queue's keys.
@@ -157,6 +162,10 @@ impl TestQueue {
             token: token.clone(),
             events,
             provider_metrics: metrics.providers.clone(),
+            // As `std::thread::spawn`, a process that cannot start two
+            // threads at start-up stops there.
+            grading: CpuPool::per_core("promptgauge-grade", GRADING_QUEUE)
+                .expect("the grading threads start"),
         });
         tracker.spawn(sink::run(shared.clone(), rx));
         tracker.spawn(publish::ticker(shared.clone(), token));

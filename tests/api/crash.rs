@@ -339,3 +339,59 @@ async fn serve_demo_stores_the_examples_and_runs_executions() {
         .unwrap();
     assert!(stored > 0);
 }
+
+/// SIGTERM while 100 tests grade a catastrophic pattern: the process exits
+/// 0 within the documented shutdown bound (10 s for requests, 10 s for
+/// running tests), not when the backtracking would end.
+#[tokio::test]
+async fn sigterm_while_catastrophic_patterns_are_graded_exits_within_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("regex.db");
+    let (mut child, addr) = start_server(&db);
+    promptgauge::common::tls::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let suite = crate::budgets::catastrophic_suite(400);
+    let res = client
+        .post(format!("http://{addr}/api/executions"))
+        .json(&json!({"suite": suite, "maxConcurrency": 100, "cache": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    crate::helpers::eventually("a graded result", || async {
+        let view: Value = client
+            .get(format!("http://{addr}/api/executions/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match view["completed"].as_i64() {
+            Some(n) if n >= 1 => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    // SAFETY: a signal to our own child.
+    unsafe {
+        libc::kill(child.0.id() as i32, libc::SIGTERM);
+    }
+    let signalled = Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            if signalled.elapsed() > Duration::from_secs(25) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    let status = status.expect("exited within the 20 s shutdown bound (and 5 s to flush)");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}

@@ -5,6 +5,7 @@ mod alertmanager;
 mod analytics;
 mod auth;
 mod benchmark;
+mod budgets;
 mod compat;
 mod config;
 mod crash;
