@@ -43,6 +43,7 @@ pub struct App {
     tracker: TaskTracker,
     token: CancellationToken,
     demo: bool,
+    limits: http::Limits,
 }
 
 impl App {
@@ -54,6 +55,7 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
         let addr = listener.local_addr()?;
+        let limits = connection_limits(&config);
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
         metrics
             .providers
@@ -171,6 +173,7 @@ impl App {
             tracker,
             token,
             demo: false,
+            limits,
         })
     }
 
@@ -238,6 +241,7 @@ impl App {
             tracker,
             token,
             demo,
+            limits,
         } = self;
         tracker.spawn(refresh_statistics(storage.clone(), token.clone()));
         tracker.spawn(state.analytics.clone().compact(token.clone()));
@@ -259,11 +263,14 @@ impl App {
             tracker.spawn(crate::demo::run(queue.clone(), token.clone()));
         }
 
+        let http_metrics = state.metrics.http.clone();
         let router = http::router(state);
         let server_token = token.clone();
         let mut server = tokio::spawn(http::serve(
             listener,
             router,
+            limits,
+            http_metrics,
             server_token.cancelled_owned(),
         ));
         tracing::info!(%addr, "promptgauge listening");
@@ -304,6 +311,29 @@ impl App {
         storage.close().await;
         tracing::info!("storage flushed; bye");
         Ok(())
+    }
+}
+
+/// The HTTP server's guards, with the open-file limit raised for them (HTTP
+/// and WebSocket connections each take a descriptor) and the connection
+/// limit lowered to what the hard limit leaves room for.
+fn connection_limits(config: &Config) -> http::Limits {
+    use crate::common::files;
+    let wanted = config.http.max_connections + config.progress.max_connections;
+    let soft = files::raise_open_file_limit(wanted as u64 + files::RESERVED);
+    let max_connections = files::connections_allowed(config.http.max_connections, soft);
+    if max_connections < config.http.max_connections {
+        tracing::warn!(
+            configured = config.http.max_connections,
+            allowed = max_connections,
+            open_files = ?soft,
+            "the open-file limit leaves room for fewer HTTP connections than HTTP_MAX_CONNECTIONS"
+        );
+    }
+    http::Limits {
+        max_connections,
+        header_timeout: config.http.header_timeout,
+        body_timeout: config.http.body_timeout,
     }
 }
 

@@ -3,6 +3,7 @@
 //! CPU-bound work ([`pool`]). Nothing here knows
 //! another module of the crate.
 
+pub mod files;
 pub mod json;
 pub mod pool;
 pub mod time;

@@ -19,7 +19,10 @@ use values::{
     thresholds,
 };
 
+mod server;
 mod values;
+
+pub use server::HttpConfig;
 
 /// Everything the service needs to start, validated.
 #[derive(Debug, Clone)]
@@ -51,6 +54,8 @@ pub struct Config {
     pub cost_budget_usd_per_hour: Option<f64>,
     /// Bearer token required on every route but `/metrics` and health (`API_TOKEN`).
     pub api_token: Option<ApiToken>,
+    /// The HTTP server's connection limits (`HTTP_*`).
+    pub http: HttpConfig,
     /// The WebSocket progress stream (`WS_*`).
     pub progress: ProgressConfig,
     /// How long minute rollups are kept (`ROLLUP_MINUTE_RETENTION`, hours).
@@ -130,6 +135,7 @@ impl Default for Config {
             alertmanager_url: None,
             cost_budget_usd_per_hour: None,
             api_token: None,
+            http: HttpConfig::default(),
             progress: ProgressConfig::default(),
             rollup_minute_retention: crate::storage::ROLLUP_MINUTE_RETENTION,
             analytics_slow_query: Duration::from_millis(50),
@@ -239,6 +245,7 @@ impl Config {
             Some(v) => Some(parse_token(&v)?),
             None => None,
         };
+        let http = server::http_config(&lookup, d.http)?;
         let progress = progress_config(&lookup, d.progress)?;
         let rollup_minute_retention = match lookup("ROLLUP_MINUTE_RETENTION")? {
             Some(v) => {
@@ -293,6 +300,7 @@ impl Config {
             alertmanager_url,
             cost_budget_usd_per_hour,
             api_token,
+            http,
             progress,
             rollup_minute_retention,
             analytics_slow_query,

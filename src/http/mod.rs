@@ -12,6 +12,7 @@ mod auth;
 mod layers;
 mod params;
 mod routes;
+mod server;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -20,25 +21,7 @@ use axum::routing::{MethodRouter, get, post};
 
 pub use state::AppState;
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish. Small writes (progress frames, JSON answers)
-/// leave at once: with Nagle's algorithm they waited for the peer's delayed
-/// ACK, up to 40 ms (BENCHMARKS.md, WebSocket fan-out).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
+pub use server::{Limits, serve};
 
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;

@@ -1,5 +1,5 @@
 //! HTTP server families: requests by route template, latency, in-flight,
-//! panics.
+//! panics, open and refused connections.
 
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -19,6 +19,12 @@ pub struct HttpMetrics {
     /// `promptgauge_http_panics_total`: handlers that panicked (each
     /// answered 500 and counted in `requests` too).
     pub panics: IntCounter,
+    /// `promptgauge_http_connections`: connections open (WebSockets leave
+    /// when they upgrade).
+    pub connections: IntGauge,
+    /// `promptgauge_http_connections_refused_total`: connections answered
+    /// 503 because `HTTP_MAX_CONNECTIONS` were open.
+    pub connections_refused: IntCounter,
 }
 
 impl HttpMetrics {
@@ -57,6 +63,20 @@ impl HttpMetrics {
                 IntCounter::new(
                     "promptgauge_http_panics_total",
                     "Requests whose handler panicked; each was answered 500.",
+                )?,
+            )?,
+            connections: register(
+                r,
+                IntGauge::new(
+                    "promptgauge_http_connections",
+                    "HTTP connections open (a WebSocket leaves when it upgrades).",
+                )?,
+            )?,
+            connections_refused: register(
+                r,
+                IntCounter::new(
+                    "promptgauge_http_connections_refused_total",
+                    "Connections answered 503 and closed because HTTP_MAX_CONNECTIONS were open.",
                 )?,
             )?,
         })

@@ -157,3 +157,88 @@ async fn hostile_times_and_durations_are_4xx_never_a_dropped_connection() {
     assert!(errors.is_empty(), "{errors:?}");
     app.stop().await;
 }
+
+/// Opens `n` connections that send the start of a request and stop.
+async fn half_sent(app: &crate::helpers::TestApp, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut open = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        s.write_all(b"GET /api/performance/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        open.push(s);
+    }
+    open
+}
+
+#[tokio::test]
+async fn health_answers_while_a_thousand_half_sent_requests_are_open() {
+    // The client side needs its own thousand descriptors.
+    promptgauge::common::files::raise_open_file_limit(8192);
+    let app = spawn_app().await;
+    let slow = half_sent(&app, 1000).await;
+
+    for _ in 0..5 {
+        assert_eq!(app.get("/api/performance/health").await.status(), 200);
+    }
+    let m = app.metrics_text().await;
+    let open = crate::helpers::sample(&m, "promptgauge_http_connections").unwrap();
+    assert!(open >= 1000.0, "{open} connections counted");
+    drop(slow);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_finish_its_headers_is_disconnected() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.http.header_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let mut slow = half_sent(&app, 3).await;
+    for s in &mut slow {
+        // The server closes it: the read ends (the deadline is a hang guard).
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(20), s.read(&mut buf))
+            .await
+            .expect("the server closed the connection");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    assert_eq!(app.get("/api/performance/health").await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn past_the_connection_limit_a_client_gets_a_json_503_and_others_still_work() {
+    let app = crate::helpers::spawn_app_with(|c| c.http.max_connections = 16).await;
+    let held = half_sent(&app, 16).await;
+
+    let refused = raw_request(
+        &app,
+        "GET /api/performance/health HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains(r#""code":"unavailable""#), "{refused}");
+
+    drop(held);
+    // The slots come back as the server sees the closes.
+    let health = crate::helpers::eventually("a free connection slot", || async {
+        match app
+            .client
+            .get(app.url("/api/performance/health"))
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == 200 => Ok(()),
+            Ok(r) => Err(r.status().to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
+    let () = health;
+    let m = app.metrics_text().await;
+    assert!(
+        crate::helpers::sample(&m, "promptgauge_http_connections_refused_total").unwrap() >= 1.0
+    );
+    app.stop().await;
+}
