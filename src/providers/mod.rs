@@ -152,6 +152,13 @@ pub enum ProviderError {
         /// What was wrong.
         message: String,
     },
+    /// The provider kept failing and its circuit is open: the queue gave
+    /// up on this call within its retry schedule. Not retryable.
+    #[error("provider unavailable: {message}")]
+    Unavailable {
+        /// What failed, and how often.
+        message: String,
+    },
     /// The API key environment variable is not set. Not retryable.
     #[error("API key missing: set the environment variable {env}")]
     MissingApiKey {

@@ -37,20 +37,25 @@ pub(super) enum Admission {
     Go,
     /// Call it as the probe after a pause.
     Probe,
-    /// Wait this long, then ask again.
+    /// The circuit is open: wait this long, then ask again.
     Wait(Duration),
+    /// A probe is out: ask again in a moment.
+    Probing,
 }
 
 /// Shared breaker state. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(super) struct Breaker {
     state: Arc<Mutex<State>>,
+    /// What the last failure said, for the jobs the open circuit fails.
+    last_failure: Arc<Mutex<String>>,
 }
 
 impl Default for Breaker {
     fn default() -> Self {
         Self {
             state: Arc::new(Mutex::new(State::Closed { failures: 0 })),
+            last_failure: Arc::new(Mutex::new(String::new())),
         }
     }
 }
@@ -75,7 +80,7 @@ impl Breaker {
                 }
             }
             // Ask again soon: the probe's outcome decides.
-            State::Probing { .. } => Admission::Wait(Duration::from_millis(100)),
+            State::Probing { .. } => Admission::Probing,
         }
     }
 
@@ -84,9 +89,10 @@ impl Breaker {
         *self.lock() = State::Closed { failures: 0 };
     }
 
-    /// A call failed because the provider is down. Returns true when this
-    /// opened the circuit.
-    pub(super) fn on_failure(&self) -> bool {
+    /// A call failed because the provider is down (`why`). Returns true
+    /// when this opened the circuit.
+    pub(super) fn on_failure(&self, why: &str) -> bool {
+        why.clone_into(&mut self.last_failure.lock().unwrap_or_else(|p| p.into_inner()));
         let mut s = self.lock();
         match *s {
             State::Closed { failures } if failures + 1 >= TRIP_AFTER => {
@@ -115,6 +121,14 @@ impl Breaker {
         }
     }
 
+    /// What the last failure said.
+    pub(super) fn last_failure(&self) -> String {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Whether calls are held back now.
     pub(super) fn is_open(&self) -> bool {
         !matches!(*self.lock(), State::Closed { .. })
@@ -129,19 +143,23 @@ mod tests {
     async fn opens_after_failures_probes_after_the_pause_and_closes_on_success() {
         let b = Breaker::default();
         for _ in 0..TRIP_AFTER - 1 {
-            assert!(!b.on_failure());
+            assert!(!b.on_failure("HTTP 500"));
             assert_eq!(b.admit(), Admission::Go);
         }
-        assert!(b.on_failure(), "the fifth failure opens it");
-        assert!(!b.on_failure(), "a late failure does not extend the pause");
+        assert!(b.on_failure("HTTP 500"), "the fifth failure opens it");
+        assert!(
+            !b.on_failure("HTTP 500"),
+            "a late failure does not extend the pause"
+        );
         assert!(matches!(b.admit(), Admission::Wait(d) if d == FIRST_OPEN));
         tokio::time::advance(FIRST_OPEN).await;
         assert_eq!(b.admit(), Admission::Probe);
         assert!(
-            matches!(b.admit(), Admission::Wait(_)),
+            matches!(b.admit(), Admission::Probing),
             "one probe at a time"
         );
-        b.on_failure();
+        b.on_failure("HTTP 502 from the probe");
+        assert_eq!(b.last_failure(), "HTTP 502 from the probe");
         assert!(
             matches!(b.admit(), Admission::Wait(d) if d == FIRST_OPEN * 2),
             "failed probe doubles the pause"

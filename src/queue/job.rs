@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::breaker::Admission;
+use super::breaker::{Admission, TRIP_AFTER};
 use super::lane::Lane;
 use super::limiter::Permit;
 use super::retry;
@@ -138,7 +138,10 @@ async fn call(
             Some(p) => p,
             None => lane.limit.acquire(run.priority).await,
         };
-        admitted(lane).await;
+        if let Err(e) = admitted(lane, &mut attempt).await {
+            *permit = Some(held);
+            return Err(e);
+        }
         while let Err(wait) = lane.rate.try_take(estimate) {
             lane.note_wait(format!(
                 "rate limit of {} (next call in {:.1} s)",
@@ -204,12 +207,26 @@ async fn call(
     }
 }
 
-/// Waits while the lane's circuit is open.
-async fn admitted(lane: &Lane) {
+/// Waits while the lane's circuit is open. Each pause counts as one of the
+/// job's retries, so against a provider that keeps failing a job ends
+/// within its retry schedule, naming the failure, instead of waiting out
+/// the job timeout.
+async fn admitted(lane: &Lane, attempt: &mut u32) -> Result<(), ProviderError> {
     loop {
         match lane.breaker.admit() {
-            Admission::Go | Admission::Probe => return,
+            Admission::Go | Admission::Probe => return Ok(()),
+            Admission::Probing => tokio::time::sleep(Duration::from_millis(100)).await,
             Admission::Wait(d) => {
+                *attempt += 1;
+                if *attempt > lane.max_retries {
+                    return Err(ProviderError::Unavailable {
+                        message: format!(
+                            "{} failed {TRIP_AFTER} calls in a row and its circuit is open; the last: {}",
+                            lane.label,
+                            lane.breaker.last_failure()
+                        ),
+                    });
+                }
                 lane.note_wait(format!(
                     "circuit open for {}: next probe in {:.1} s",
                     lane.label,
@@ -227,11 +244,11 @@ fn record_failure(ctx: &JobContext, lane: &Lane, e: &ProviderError) {
         ProviderError::RateLimited { .. } => lane.limit.on_backoff(),
         ProviderError::Timeout { .. } => {
             lane.limit.on_backoff();
-            trip(ctx, lane);
+            trip(ctx, lane, e);
         }
         ProviderError::Server { .. } | ProviderError::Transport { .. } => {
             lane.limit.on_failure();
-            trip(ctx, lane);
+            trip(ctx, lane, e);
         }
         // The provider answered: it is up, the request or account is the problem.
         _ => lane.breaker.on_success(),
@@ -242,8 +259,8 @@ fn record_failure(ctx: &JobContext, lane: &Lane, e: &ProviderError) {
         .set(lane.limit.limit() as i64);
 }
 
-fn trip(ctx: &JobContext, lane: &Lane) {
-    if lane.breaker.on_failure() {
+fn trip(ctx: &JobContext, lane: &Lane, e: &ProviderError) {
+    if lane.breaker.on_failure(&e.to_string()) {
         tracing::warn!(provider = %lane.label, "circuit breaker opened");
         ctx.metrics
             .circuit_open

@@ -32,6 +32,10 @@ pub enum Mode {
     Failing = 2,
     /// 429 `insufficient_quota`.
     Quota = 3,
+    /// 502 with a proxy's HTML page.
+    BadGateway = 4,
+    /// 200 whose body breaks off after its first bytes.
+    Truncated = 5,
 }
 
 /// How long a `scripted` completion takes, so requests overlap.
@@ -280,6 +284,24 @@ async fn scripted(seen: &Seen, body: &Value) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({"error": {"message": "The server had an error"}}),
         )
+    } else if mode == Mode::BadGateway as u8 {
+        (
+            StatusCode::BAD_GATEWAY,
+            [("content-type", "text/html")],
+            "<html><body><h1>502 Bad Gateway</h1></body></html>",
+        )
+            .into_response()
+    } else if mode == Mode::Truncated as u8 {
+        let chunks: Vec<Result<&'static str, std::io::Error>> = vec![
+            Ok("{\"id\": \"chatcmpl-t\", \"choices\": ["),
+            Err(std::io::Error::other("the upstream went away")),
+        ];
+        (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            axum::body::Body::from_stream(futures_util::stream::iter(chunks)),
+        )
+            .into_response()
     } else if mode == Mode::Quota as u8 {
         error(
             StatusCode::TOO_MANY_REQUESTS,

@@ -156,8 +156,12 @@ async fn the_circuit_breaker_pauses_a_failing_provider_and_a_probe_closes_it() {
     let fake = fake_openai::start().await;
     fake.set_mode(Mode::Failing);
     let app = spawn_app().await;
+    // A circuit pause counts as a retry: with six, no job runs out of them
+    // before the probe (at most five failures open it, then one pause).
+    let mut s = suite(&fake, 12);
+    s["providers"][0]["config"]["maxRetries"] = json!(6);
     let id = app
-        .submit(json!({"suite": suite(&fake, 12), "cache": false, "maxConcurrency": 2}))
+        .submit(json!({"suite": s, "cache": false, "maxConcurrency": 2}))
         .await;
 
     wait_metric(&app, "promptgauge_provider_circuit_open", |v| v == 1.0).await;
@@ -263,5 +267,56 @@ async fn cancel_drops_pending_jobs_and_keeps_finished_results_across_a_restart()
     assert_eq!(view["status"], "cancelled");
     assert_eq!(view["completed"].as_i64(), Some(kept));
     assert_eq!(fake.scripted_hits().len(), settled);
+    app.stop().await;
+}
+
+/// A provider that answers 500, 502 with a proxy's page, or bodies that
+/// break off: every test ends as an error that names the failure, within
+/// the retry schedule (one retry here), never as a timeout.
+#[tokio::test]
+async fn a_failing_provider_ends_each_test_as_an_error_naming_the_failure() {
+    let app = spawn_app().await;
+    let mut runs = Vec::new();
+    for (mode, named) in [
+        (Mode::Failing, "500"),
+        (Mode::BadGateway, "502"),
+        (Mode::Truncated, "transport error"),
+    ] {
+        let fake = fake_openai::start().await;
+        fake.set_mode(mode);
+        let mut s = suite(&fake, 8);
+        s["providers"][0]["config"]["maxRetries"] = json!(1);
+        let id = app
+            .submit(json!({"suite": s, "cache": false, "maxConcurrency": 2}))
+            .await;
+        runs.push((id, named, fake));
+    }
+    for (id, named, _fake) in &runs {
+        let done = app.wait_done(*id).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["errors"], 8, "{done}");
+        let page = app
+            .get_json(&format!("/api/executions/{id}/results?limit=100"))
+            .await;
+        let errors: Vec<&str> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["error"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(errors.len(), 8);
+        for e in &errors {
+            assert!(!e.contains("timed out"), "{e}");
+            assert!(e.contains(named), "{named}: {e}");
+        }
+        // Once the circuit opened, the rest were told why without a call.
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("provider unavailable: ")
+                    && e.contains("failed 5 calls in a row and its circuit is open")),
+            "{errors:#?}"
+        );
+    }
     app.stop().await;
 }
