@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::monitor::{Monitor, MonitorConfig, alertmanager};
 use crate::optimize::OptimizeService;
 use crate::progress::ProgressHub;
+use crate::providers::Credentials;
 use crate::queue::{QueueConfig, TestQueue};
 use crate::reports::ReportService;
 use crate::storage::Storage;
@@ -90,6 +91,8 @@ impl App {
             QueueConfig {
                 max_concurrency: config.max_concurrent_tests,
                 cache_ttl: config.cache_ttl,
+                // Suites come from API clients: the server's keys stay home.
+                credentials: Credentials::guarded(config.provider_guard.clone()),
             },
             tracker.clone(),
             token.clone(),

@@ -400,11 +400,20 @@ async fn bench_suite(
         metrics.storage.clone(),
     )?;
     let quiet = args.json;
+    // Ctrl-C stops the run after what it is measuring; it is stored as cancelled.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_interrupt = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_interrupt.cancel();
+        }
+    });
     let run = bench::suite::execute(
         &storage,
         s,
         &args.data_dir,
         args.save_baseline,
+        &cancel,
         |id| {
             eprintln!(
                 "benchmark run {id}: scenario {} ({} benchmarks)",

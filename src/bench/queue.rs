@@ -141,6 +141,7 @@ pub async fn run(s: &Scenario, db: &Path) -> anyhow::Result<Figures> {
         QueueConfig {
             max_concurrency: s.in_flight,
             cache_ttl: None,
+            credentials: crate::providers::Credentials::Local,
         },
         tracker.clone(),
         token.clone(),

@@ -73,6 +73,8 @@ impl Backend {
             QueueConfig {
                 max_concurrency: config.max_concurrent_tests,
                 cache_ttl: config.cache_ttl,
+                // The operator's own suite, run on their machine.
+                credentials: crate::providers::Credentials::Local,
             },
             tracker.clone(),
             token.clone(),

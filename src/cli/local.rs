@@ -46,6 +46,8 @@ impl Local {
             QueueConfig {
                 max_concurrency: config.max_concurrent_tests,
                 cache_ttl: config.cache_ttl,
+                // The operator's own suite, run on their machine.
+                credentials: crate::providers::Credentials::Local,
             },
             tracker.clone(),
             token.clone(),

@@ -54,6 +54,9 @@ pub struct Config {
     pub cost_budget_usd_per_hour: Option<f64>,
     /// Bearer token required on every route but `/metrics` and health (`API_TOKEN`).
     pub api_token: Option<ApiToken>,
+    /// Hosts and key variables posted suites may use beyond the defaults
+    /// (`PROVIDER_ALLOWED_HOSTS`, `PROVIDER_KEY_VARS`).
+    pub provider_guard: crate::providers::credentials::Guard,
     /// The HTTP server's connection limits (`HTTP_*`).
     pub http: HttpConfig,
     /// The WebSocket progress stream (`WS_*`).
@@ -135,6 +138,7 @@ impl Default for Config {
             alertmanager_url: None,
             cost_budget_usd_per_hour: None,
             api_token: None,
+            provider_guard: Default::default(),
             http: HttpConfig::default(),
             progress: ProgressConfig::default(),
             rollup_minute_retention: crate::storage::ROLLUP_MINUTE_RETENTION,
@@ -246,6 +250,7 @@ impl Config {
             None => None,
         };
         let http = server::http_config(&lookup, d.http)?;
+        let provider_guard = server::provider_guard(&lookup)?;
         let progress = progress_config(&lookup, d.progress)?;
         let rollup_minute_retention = match lookup("ROLLUP_MINUTE_RETENTION")? {
             Some(v) => {
@@ -300,6 +305,7 @@ impl Config {
             alertmanager_url,
             cost_budget_usd_per_hour,
             api_token,
+            provider_guard,
             http,
             progress,
             rollup_minute_retention,

@@ -1,9 +1,11 @@
-//! `HTTP_*`: how the HTTP server guards its connections.
+//! `HTTP_*`: how the HTTP server guards its connections; `PROVIDER_*`:
+//! where posted suites may make it send its keys.
 
 use std::time::Duration;
 
 use super::ConfigError;
-use super::values::parse_int;
+use super::values::{invalid, parse_int};
+use crate::providers::credentials::Guard;
 
 /// Connection limits of the HTTP server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +29,57 @@ impl Default for HttpConfig {
             body_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// `PROVIDER_ALLOWED_HOSTS` and `PROVIDER_KEY_VARS`: where a posted
+/// suite may make the server send its keys, and which variables it may
+/// read them from, beyond the defaults.
+pub(super) fn provider_guard(
+    lookup: &impl Fn(&str) -> Result<Option<String>, ConfigError>,
+) -> Result<Guard, ConfigError> {
+    let list = |name: &str,
+                valid: &dyn Fn(&str) -> bool,
+                what: &str|
+     -> Result<Vec<String>, ConfigError> {
+        let Some(raw) = lookup(name)? else {
+            return Ok(Vec::new());
+        };
+        let items: Vec<String> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        match items.iter().find(|i| !valid(i)) {
+            Some(bad) => Err(invalid(name, &raw, &format!("{bad:?} is not {what}"))),
+            None => Ok(items),
+        }
+    };
+    let host = |h: &str| {
+        let (name, port) = h.rsplit_once(':').unwrap_or((h, "0"));
+        !name.is_empty()
+            && port.parse::<u16>().is_ok()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+    };
+    let var = |v: &str| {
+        v.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && v != "API_TOKEN"
+    };
+    Ok(Guard {
+        hosts: list(
+            "PROVIDER_ALLOWED_HOSTS",
+            &host,
+            "a host or host:port (comma-separated)",
+        )?,
+        key_vars: list(
+            "PROVIDER_KEY_VARS",
+            &var,
+            "an upper-case variable name other than API_TOKEN (comma-separated)",
+        )?,
+    })
 }
 
 /// Reads the `HTTP_*` variables through `lookup`.

@@ -97,6 +97,11 @@ pub fn router(state: AppState) -> Router {
         )
         .add(
             &["POST"],
+            "/api/performance/benchmark/cancel",
+            post(routes::benchmark::cancel),
+        )
+        .add(
+            &["POST"],
             "/api/optimization/analyze",
             post(routes::optimize::analyze),
         )

@@ -11,6 +11,7 @@
 //! errors, logs or stored configs.
 
 mod cache;
+pub mod credentials;
 pub mod echo;
 pub mod mock;
 pub mod openai;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 pub use cache::{CACHE_TTL, Client, cache_key};
+pub use credentials::Credentials;
 pub use pricing::{Pricing, price_for};
 
 use crate::suite::ProviderSpec;
@@ -192,21 +194,39 @@ impl ProviderError {
 /// Looks up an environment variable (tests pass their own).
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// Builds a provider from its spec, reading keys from the process environment.
+/// Builds the operator's own provider (`promptgauge run`,
+/// `OPTIMIZE_PROVIDER`), reading keys from the process environment.
 pub fn build(spec: &ProviderSpec) -> Result<Arc<dyn Provider>, String> {
-    build_with_env(spec, &|name| std::env::var(name).ok())
+    build_with(spec, &|name| std::env::var(name).ok(), &Credentials::Local)
 }
 
-/// Builds a provider, reading environment variables through `env`.
+/// [`build`], reading environment variables through `env`.
 pub fn build_with_env(
     spec: &ProviderSpec,
     env: EnvLookup<'_>,
 ) -> Result<Arc<dyn Provider>, String> {
+    build_with(spec, env, &Credentials::Local)
+}
+
+/// Builds a provider under `credentials` (where the server's keys may go),
+/// reading environment variables through `env`. A credential written into
+/// the config is refused whatever the family.
+pub fn build_with(
+    spec: &ProviderSpec,
+    env: EnvLookup<'_>,
+    credentials: &Credentials,
+) -> Result<Arc<dyn Provider>, String> {
+    if let Some(refused) = credentials::inline_credentials(&spec.config)
+        .into_iter()
+        .next()
+    {
+        return Err(refused);
+    }
     let family = spec.id.split(':').next().unwrap_or_default();
     Ok(match family {
         "echo" if spec.id == "echo" => Arc::new(echo::Echo::new(spec)?),
         "mock" => Arc::new(mock::Mock::new(spec)?),
-        "openai" => Arc::new(openai::OpenAi::new(spec, env)?),
+        "openai" => Arc::new(openai::OpenAi::new(spec, env, credentials)?),
         _ => {
             return Err(format!(
                 "unknown provider \"{}\"; supported: echo, mock:<name>, openai:<model>, openai:chat:<model>",
@@ -216,12 +236,20 @@ pub fn build_with_env(
     })
 }
 
-/// The problems of a spec, for suite validation (`suite::parse`).
+/// The problems of the operator's own spec, for suite validation.
 pub fn check(spec: &ProviderSpec) -> Vec<String> {
-    match build(spec) {
-        Ok(_) => Vec::new(),
-        Err(e) => vec![e],
+    check_with(spec, &Credentials::Local)
+}
+
+/// The problems of a spec under `credentials`, for suite validation.
+pub fn check_with(spec: &ProviderSpec, credentials: &Credentials) -> Vec<String> {
+    let mut problems = credentials::inline_credentials(&spec.config);
+    if problems.is_empty() {
+        if let Err(e) = build_with(spec, &|name| std::env::var(name).ok(), credentials) {
+            problems.push(e);
+        }
     }
+    problems
 }
 
 /// Rough token count for providers that do not report one: about four

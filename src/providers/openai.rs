@@ -20,16 +20,20 @@ use serde_json::{Map, Value, json};
 
 use super::pricing::{Pricing, resolve};
 use super::{
-    BoxFuture, Completion, EnvLookup, Provider, ProviderError, RateLimitInfo, TokenUsage,
-    config_f64,
+    BoxFuture, Completion, Credentials, EnvLookup, Provider, ProviderError, RateLimitInfo,
+    TokenUsage, config_f64,
 };
 use crate::suite::ProviderSpec;
 
 const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+/// The host of [`DEFAULT_BASE_URL`], where a guarded key may always go.
+const HOME_HOST: &str = "api.openai.com";
 const DEFAULT_KEY_ENV: &str = "OPENAI_API_KEY";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest response body read, so a broken server cannot exhaust memory.
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Longest excerpt of an upstream's text kept in an error.
+const EXCERPT_CHARS: usize = 300;
 /// Config keys that configure us rather than the request.
 const OWN_KEYS: &[&str] = &[
     "apiBaseUrl",
@@ -76,7 +80,11 @@ impl fmt::Debug for OpenAi {
 impl OpenAi {
     /// Builds it from `spec`, reading the key (and `OPENAI_BASE_URL`)
     /// through `env` now.
-    pub fn new(spec: &ProviderSpec, env: EnvLookup<'_>) -> Result<Self, String> {
+    pub fn new(
+        spec: &ProviderSpec,
+        env: EnvLookup<'_>,
+        credentials: &Credentials,
+    ) -> Result<Self, String> {
         let model = spec
             .id
             .strip_prefix("openai:chat:")
@@ -90,17 +98,17 @@ impl OpenAi {
             })?
             .to_owned();
         let c = &spec.config;
-        if c.contains_key("apiKey") {
-            return Err("config.apiKey is refused: keys are never stored; put it in an environment variable and name that variable in `apiKeyEnv`".to_owned());
-        }
         let string = |k: &str| match c.get(k) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
             Some(_) => Err(format!("config.{k} must be a non-empty string")),
         };
+        let operator_base = env("OPENAI_BASE_URL").filter(|b| !b.trim().is_empty());
         let base = match string("apiBaseUrl")? {
             Some(b) => b,
-            None => env("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+            None => operator_base
+                .clone()
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
         };
         let parsed = reqwest::Url::parse(&base)
             .map_err(|e| format!("API base URL {base:?} is not a URL: {e}"))?;
@@ -111,12 +119,17 @@ impl OpenAi {
             Some(e) => e,
             None => string("apiKeyEnvar")?.unwrap_or_else(|| DEFAULT_KEY_ENV.to_owned()),
         };
+        credentials.check_key_var(&key_env)?;
         let key = env(&key_env).filter(|k| !k.is_empty()).map(ApiKey);
         let key_required = match c.get("apiKeyRequired") {
             None | Some(Value::Null) => true,
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err("config.apiKeyRequired must be true or false".to_owned()),
         };
+        // The key would go with every call: only where the operator allows.
+        if key_required || key.is_some() {
+            credentials.check_host(&parsed, HOME_HOST, operator_base.as_deref(), &key_env)?;
+        }
         let timeout = match config_f64(c, "timeoutMs")? {
             Some(ms) if ms > 0.0 && ms <= 3_600_000.0 => Duration::from_millis(ms as u64),
             Some(ms) => {
@@ -142,6 +155,8 @@ impl OpenAi {
         crate::common::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .user_agent(concat!("promptgauge/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the key to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
         Ok(Self {
@@ -263,20 +278,30 @@ impl OpenAi {
                 .unwrap_or_default()
                 .to_owned()
         };
-        let message = {
-            let m = field("message");
-            let m = if m.is_empty() {
-                String::from_utf8_lossy(raw).into_owned()
-            } else {
-                m
-            };
-            self.scrub(&m)
+        // An upstream's body is someone else's text (an internal service's
+        // page, when apiBaseUrl points at one): only a bounded, cleaned
+        // excerpt is kept.
+        let message = match field("message") {
+            m if !m.is_empty() => self.scrub(&m),
+            _ => self.scrub(&String::from_utf8_lossy(raw)),
         };
         let code = status.as_u16();
         let quota = [field("code"), field("type")]
             .iter()
             .any(|c| c == "insufficient_quota");
         match code {
+            300..=399 => ProviderError::BadRequest {
+                status: code,
+                message: format!(
+                    "the provider answered a redirect to {}; redirects are not followed (the key would go with it): set apiBaseUrl to the final URL",
+                    self.scrub(
+                        headers
+                            .get(reqwest::header::LOCATION)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("(no location)")
+                    )
+                ),
+            },
             429 if quota => ProviderError::QuotaExhausted { message },
             429 => ProviderError::RateLimited {
                 retry_after: retry_after(headers),
@@ -305,19 +330,32 @@ impl OpenAi {
         }
     }
 
-    /// Removes the key from text that came from elsewhere, and bounds it.
+    /// Text that came from elsewhere, made safe to store and show: the key
+    /// removed, control characters and runs of whitespace made one space,
+    /// at most [`EXCERPT_CHARS`] characters.
     fn scrub(&self, text: &str) -> String {
-        let mut out = match &self.key {
+        let text = match &self.key {
             Some(k) if !k.0.is_empty() => text.replace(&k.0, "[redacted]"),
             _ => text.to_owned(),
         };
-        if out.len() > 500 {
-            let mut cut = 500;
-            while !out.is_char_boundary(cut) {
-                cut -= 1;
+        let mut out = String::with_capacity(text.len().min(EXCERPT_CHARS * 4));
+        let mut chars = 0;
+        for word in text.split(|c: char| c.is_whitespace() || c.is_control()) {
+            if word.is_empty() {
+                continue;
             }
-            out.truncate(cut);
-            out.push('…');
+            if !out.is_empty() {
+                out.push(' ');
+                chars += 1;
+            }
+            for c in word.chars() {
+                if chars == EXCERPT_CHARS {
+                    out.push('…');
+                    return out;
+                }
+                out.push(c);
+                chars += 1;
+            }
         }
         out
     }

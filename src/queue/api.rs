@@ -8,7 +8,7 @@ use futures_util::Stream;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Progress, QueueError, TestQueue, check_provider};
+use super::{Progress, QueueError, TestQueue};
 use crate::export::{self, ExportContext, ExportFormat};
 use crate::storage::{
     ExecutionRecord, ExecutionStatus, NewSuite, NewTestCase, ResultFilter, ResultRecord,
@@ -100,8 +100,8 @@ impl TestQueue {
         format: Format,
     ) -> Result<StoredSuite, QueueError> {
         let doc = suite::document(&source, format).map_err(QueueError::InvalidSuite)?;
-        let loaded =
-            suite::parse_document(&doc, &check_provider).map_err(QueueError::InvalidSuite)?;
+        let loaded = suite::parse_document(&doc, &self.shared.checker())
+            .map_err(QueueError::InvalidSuite)?;
         let s = &loaded.suite;
         let config = doc.to_string();
         let json = |v: &serde_json::Map<String, Value>| Value::Object(v.clone()).to_string();

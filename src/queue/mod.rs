@@ -42,7 +42,7 @@ use crate::cache::TtlCache;
 use crate::common::pool::CpuPool;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
-use crate::providers::Client;
+use crate::providers::{Client, Credentials};
 use crate::storage::{ExecutionRecord, ExecutionStatus, Storage, StorageError};
 use crate::suite::{ProviderSpec, SuiteError};
 use lane::Lane;
@@ -88,12 +88,15 @@ pub enum QueueError {
 }
 
 /// Queue settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct QueueConfig {
     /// Starting (and highest) concurrency per provider (`MAX_CONCURRENT_TESTS`).
     pub max_concurrency: usize,
     /// Time to live of cached parsed suites (`CACHE_TTL`).
     pub cache_ttl: Option<Duration>,
+    /// Where the server's credentials may go: guarded for suites posted to
+    /// the API, local for `promptgauge run`.
+    pub credentials: Credentials,
 }
 
 /// The test queue service. Cheap to clone.
@@ -122,9 +125,18 @@ pub(crate) struct Shared {
     grading: CpuPool,
 }
 
-/// Checks a provider spec: the provider's own config and the queue's keys.
-pub fn check_provider(spec: &ProviderSpec) -> Vec<String> {
-    let mut problems = crate::providers::check(spec);
+impl Shared {
+    /// The suite parser's check of provider specs, under this queue's
+    /// credentials policy.
+    pub(super) fn checker(&self) -> impl Fn(&ProviderSpec) -> Vec<String> + '_ {
+        |spec| check_provider(spec, &self.config.credentials)
+    }
+}
+
+/// Checks a provider spec under `credentials`: the provider's own config
+/// and the queue's keys.
+pub fn check_provider(spec: &ProviderSpec, credentials: &Credentials) -> Vec<String> {
+    let mut problems = crate::providers::check_with(spec, credentials);
     if let Err(e) = LaneSettings::from_config(&spec.config) {
         problems.push(e);
     }
@@ -144,6 +156,7 @@ impl TestQueue {
     ) -> Self {
         let (tx, rx) = mpsc::channel(sink::CHANNEL);
         let q = &metrics.queue;
+        let suite_ttl = config.cache_ttl.unwrap_or(SUITE_CACHE_TTL);
         let shared = Arc::new(Shared {
             client: Client::new(storage.clone(), metrics.providers.clone()),
             storage,
@@ -152,12 +165,7 @@ impl TestQueue {
             runs: Mutex::new(HashMap::new()),
             lanes: Mutex::new(HashMap::new()),
             sink: Mutex::new(Some(tx)),
-            suites: TtlCache::new(
-                "suites",
-                SUITE_CACHE_SIZE,
-                config.cache_ttl.unwrap_or(SUITE_CACHE_TTL),
-                &metrics.cache,
-            ),
+            suites: TtlCache::new("suites", SUITE_CACHE_SIZE, suite_ttl, &metrics.cache),
             tracker: tracker.clone(),
             token: token.clone(),
             events,
@@ -332,6 +340,7 @@ mod tests {
         let config = QueueConfig {
             max_concurrency: 1,
             cache_ttl: None,
+            credentials: Credentials::Local,
         };
         let q = TestQueue::start(
             storage.clone(),

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::run::{Counts, Outcomes, Run, Target};
 use super::{LaneSettings, QueueError, Shared, TestQueue, check_provider, dispatch, publish};
+use crate::providers::Credentials;
 use crate::providers::{self, Provider};
 use crate::storage::{
     ExecutionRecord, ExecutionStatus, JobSpec, NewExecution, PendingJob, Priority,
@@ -93,7 +94,7 @@ impl TestQueue {
             use_cache,
             total: total as i64,
         };
-        let providers = build_providers(&suite)?;
+        let providers = build_providers(&suite, &self.shared.config.credentials)?;
         let storage = &self.shared.storage;
         let (id, first) = storage.create_execution(new).await?;
         // In chunks: other writes go in between (see `Storage::add_jobs`).
@@ -144,6 +145,7 @@ impl TestQueue {
         suite: SuiteSource,
         providers: Option<&[String]>,
     ) -> Result<(Arc<Prepared>, Option<i64>), QueueError> {
+        let credentials = &self.shared.config.credentials;
         match (suite, providers) {
             (SuiteSource::Stored(id), None) => {
                 let storage = &self.shared.storage;
@@ -151,20 +153,22 @@ impl TestQueue {
                     .shared
                     .suites
                     .get_or_try_insert_with(&id, async {
-                        prepare(stored_doc(storage, id).await?, None).map(Arc::new)
+                        prepare(stored_doc(storage, id).await?, None, credentials).map(Arc::new)
                     })
                     .await?;
                 Ok((prepared, Some(id)))
             }
             (SuiteSource::Stored(id), filter) => {
                 let doc = stored_doc(&self.shared.storage, id).await?;
-                Ok((Arc::new(prepare(doc, filter)?), Some(id)))
+                Ok((Arc::new(prepare(doc, filter, credentials)?), Some(id)))
             }
             (SuiteSource::Inline { source, format }, filter) => {
                 let doc = suite::document(&source, format).map_err(QueueError::InvalidSuite)?;
-                Ok((Arc::new(prepare(doc, filter)?), None))
+                Ok((Arc::new(prepare(doc, filter, credentials)?), None))
             }
-            (SuiteSource::Document(doc), filter) => Ok((Arc::new(prepare(doc, filter)?), None)),
+            (SuiteSource::Document(doc), filter) => {
+                Ok((Arc::new(prepare(doc, filter, credentials)?), None))
+            }
         }
     }
 }
@@ -176,9 +180,14 @@ pub(super) struct Prepared {
     warnings: Vec<Problem>,
 }
 
-fn prepare(doc: Value, providers: Option<&[String]>) -> Result<Prepared, QueueError> {
+fn prepare(
+    doc: Value,
+    providers: Option<&[String]>,
+    credentials: &Credentials,
+) -> Result<Prepared, QueueError> {
     let doc = select_providers(doc, providers)?;
-    let loaded = suite::parse_document(&doc, &check_provider).map_err(QueueError::InvalidSuite)?;
+    let check = |spec: &crate::suite::ProviderSpec| check_provider(spec, credentials);
+    let loaded = suite::parse_document(&doc, &check).map_err(QueueError::InvalidSuite)?;
     Ok(Prepared {
         doc,
         suite: Arc::new(loaded.suite),
@@ -227,7 +236,7 @@ impl Shared {
             .test_providers
             .iter()
             .map(|spec| {
-                let p = providers::build(spec).map_err(QueueError::InvalidRequest)?;
+                let p = build_provider(spec, &self.config.credentials)?;
                 target(spec, p)
             })
             .collect::<Result<Vec<_>, QueueError>>()?;
@@ -304,11 +313,11 @@ impl Shared {
         let doc: Value =
             serde_json::from_str(&config).map_err(|e| QueueError::InvalidRequest(e.to_string()))?;
         let suite = Arc::new(
-            suite::parse_document(&doc, &check_provider)
+            suite::parse_document(&doc, &self.checker())
                 .map_err(QueueError::InvalidSuite)?
                 .suite,
         );
-        let providers = build_providers(&suite)?;
+        let providers = build_providers(&suite, &self.config.credentials)?;
         // Stopped while its jobs were being stored: what is there is not
         // the whole execution, so it cannot be resumed as one.
         if self.storage.job_count(record.id).await? < record.total {
@@ -364,12 +373,23 @@ fn job_specs(suite: &Suite) -> Vec<JobSpec> {
     jobs
 }
 
-fn build_providers(suite: &Suite) -> Result<Vec<Arc<dyn Provider>>, QueueError> {
+fn build_providers(
+    suite: &Suite,
+    credentials: &Credentials,
+) -> Result<Vec<Arc<dyn Provider>>, QueueError> {
     suite
         .providers
         .iter()
-        .map(|spec| providers::build(spec).map_err(QueueError::InvalidRequest))
+        .map(|spec| build_provider(spec, credentials))
         .collect()
+}
+
+fn build_provider(
+    spec: &crate::suite::ProviderSpec,
+    credentials: &Credentials,
+) -> Result<Arc<dyn Provider>, QueueError> {
+    providers::build_with(spec, &|name| std::env::var(name).ok(), credentials)
+        .map_err(QueueError::InvalidRequest)
 }
 
 /// Keeps only the providers named (by id or label) in the document.

@@ -181,3 +181,67 @@ async fn bad_scenarios_are_refused_with_their_location() {
     // Nothing was started.
     assert_eq!(app.get("/api/performance/benchmark").await.status(), 404);
 }
+
+#[tokio::test]
+async fn a_posted_scenario_past_its_cost_is_refused_and_a_running_one_can_be_cancelled() {
+    let app = spawn_app().await;
+    // Each benchmark within its bound; two billion rows in all.
+    let flood: Vec<Value> = (0..50)
+        .map(|i| json!({"name": format!("w{i}"), "kind": "writer", "rows": 2_000_000}))
+        .collect();
+    let (status, refused) = start(
+        &app,
+        json!({"scenario": {"name": "flood", "repeats": 20, "benchmark": flood}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("work units"),
+        "{refused}"
+    );
+    assert_eq!(app.get("/api/performance/benchmark").await.status(), 404);
+    assert_eq!(
+        app.post_json("/api/performance/benchmark/cancel", &json!({}))
+            .await
+            .status(),
+        404
+    );
+
+    // A long run (ten samples of a million rows, within the cost) is
+    // cancelled in its first sample.
+    let long = json!({"name": "long", "repeats": 10, "benchmark": [
+        {"name": "writer", "kind": "writer", "rows": 1_000_000}
+    ]});
+    let (status, started) = start(&app, json!({"scenario": long})).await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["id"].as_i64().unwrap();
+    let res = app
+        .post_json("/api/performance/benchmark/cancel", &json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body, json!({"id": id, "status": "cancelling"}));
+    let run = crate::helpers::eventually("the cancelled run stored", || async {
+        let run = app
+            .get_json(&format!("/api/performance/benchmark?id={id}"))
+            .await;
+        if run["running"].is_null() && run["status"] == "cancelled" {
+            Ok(run)
+        } else {
+            Err(run)
+        }
+    })
+    .await;
+    assert_eq!(run["baseline"], false);
+    let samples = run["benchmarks"][0]["figure"]["samples"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(samples < 10, "{run}");
+    // A new run may start at once.
+    let (status, again) = start(&app, json!({"scenario": scenario()})).await;
+    assert_eq!(status, 202, "{again}");
+    app.stop().await;
+}

@@ -29,5 +29,6 @@ mod queue_faults;
 mod readme;
 mod reports;
 mod run_cli;
+mod secrets;
 mod storage;
 mod ws;

@@ -16,6 +16,7 @@ mod targets;
 
 use std::path::Path;
 use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -238,11 +239,21 @@ pub struct Progress {
 /// `progress` hears
 /// each sample start and end. A benchmark that fails is recorded with its
 /// error and the run goes on.
-pub async fn run(s: &Scenario, dir: &Path, progress: impl Fn(Progress)) -> Run {
+pub async fn run(
+    s: &Scenario,
+    dir: &Path,
+    cancel: &CancellationToken,
+    progress: impl Fn(Progress),
+) -> Run {
     let mut out = Run::start(s);
     let started = Instant::now();
     let total = s.benchmarks.len();
+    out.status = "completed".into();
     for (index, b) in s.benchmarks.iter().enumerate() {
+        if cancel.is_cancelled() {
+            out.status = "cancelled".into();
+            break;
+        }
         let samples = s.repeats_of(b);
         let mut measured = Vec::new();
         let mut error = None;
@@ -259,9 +270,17 @@ pub async fn run(s: &Scenario, dir: &Path, progress: impl Fn(Progress)) -> Run {
             let cpu = process_cpu_seconds();
             // Target scenarios share the data root (their cached 1M-result
             // databases are the single scenarios' too); the others get a folder each.
-            let result = match &b.kind {
-                scenario::Kind::Target { scenario } => targets::run(scenario, dir).await,
-                kind => runners::sample(kind, &dir.join("suite").join(&b.name)).await,
+            let sample = async {
+                match &b.kind {
+                    scenario::Kind::Target { scenario } => targets::run(scenario, dir).await,
+                    kind => runners::sample(kind, &dir.join("suite").join(&b.name)).await,
+                }
+            };
+            // A cancel drops the sample where it waits; its data stays in
+            // the benchmark folder, never in the service's database.
+            let result = tokio::select! {
+                r = sample => r,
+                () = cancel.cancelled() => Err(anyhow::anyhow!("cancelled")),
             };
             let cpu = process_cpu_seconds() - cpu;
             progress(p("finished"));
@@ -284,8 +303,10 @@ pub async fn run(s: &Scenario, dir: &Path, progress: impl Fn(Progress)) -> Run {
         out.benchmarks
             .push(result_of(b, s.tolerance_of(b), measured, error));
     }
+    if cancel.is_cancelled() {
+        out.status = "cancelled".into();
+    }
     out.duration_ms = started.elapsed().as_millis() as i64;
-    out.status = "completed".into();
     out.recommendations = recommendations(&out);
     out
 }
@@ -381,6 +402,7 @@ pub async fn execute(
     s: &Scenario,
     dir: &Path,
     save_baseline: bool,
+    cancel: &CancellationToken,
     started: impl FnOnce(i64),
     progress: impl Fn(i64, Progress),
 ) -> anyhow::Result<Run> {
@@ -397,7 +419,7 @@ pub async fn execute(
         .await?;
     started(id);
     shell.id = Some(id);
-    let mut out = run(s, dir, |p| progress(id, p)).await;
+    let mut out = run(s, dir, cancel, |p| progress(id, p)).await;
     out.id = Some(id);
     out.started_at = shell.started_at;
     let baseline = storage
@@ -414,6 +436,8 @@ pub async fn execute(
             }
         }
     }
+    // A cancelled run is never anyone's baseline.
+    let save_baseline = save_baseline && out.status == "completed";
     out.baseline = save_baseline;
     out.recommendations = recommendations(&out);
     storage

@@ -152,7 +152,42 @@ pub enum Kind {
     },
 }
 
+/// Work a scenario posted to the API may cost ([`Scenario::cost`]): twice
+/// the shipped `standard` scenario.
+pub const POSTED_COST_LIMIT: u64 = 20_000_000;
+
 impl Kind {
+    /// One sample's work in units of about one stored row.
+    pub fn cost(&self) -> u64 {
+        let m = u64::saturating_mul;
+        match self {
+            Kind::Writer { rows } => *rows,
+            Kind::Queue { tests, .. } | Kind::Run { tests } => m(*tests, 10),
+            Kind::Analytics { results, calls } => results.saturating_add(m(*calls, 100)),
+            Kind::Reports {
+                results,
+                execution_results,
+                calls,
+            } => results.saturating_add(m(*calls, *execution_results)),
+            Kind::Optimize { calls, .. } => m(*calls, 100),
+            Kind::Websocket {
+                clients,
+                duration_s,
+                ..
+            } => m(m(*clients, *duration_s), 100),
+            Kind::Http {
+                duration_s,
+                requests,
+                ..
+            } => requests
+                .unwrap_or(0)
+                .saturating_add(m(duration_s.unwrap_or(0), 10_000)),
+            Kind::Metrics { scrapes } => m(*scrapes, 1_000),
+            // The shipped targets work on cached 1,000,000-result databases.
+            Kind::Target { .. } => 1_000_000,
+        }
+    }
+
     /// The kind's name.
     pub fn name(&self) -> &'static str {
         match self {
@@ -196,6 +231,31 @@ impl Scenario {
         let v: serde_json::Value =
             toml::from_str(text).map_err(|e| vec![Problem::new("scenario", e.to_string())])?;
         Self::from_json(&v)
+    }
+
+    /// Parses and checks a scenario posted to the API: besides each size's
+    /// bound, its whole cost is bounded ([`POSTED_COST_LIMIT`]), so a client
+    /// cannot make the server write billions of rows.
+    pub fn from_posted_json(v: &serde_json::Value) -> Result<Self, Vec<Problem>> {
+        let s = Self::from_json(v)?;
+        let cost = s.cost();
+        if cost > POSTED_COST_LIMIT {
+            return Err(vec![Problem::new(
+                "benchmark",
+                format!(
+                    "the scenario would cost {cost} work units (rows stored or generated, a request counting 1, a scrape 1,000, each sample counted), more than {POSTED_COST_LIMIT} allowed over the API; run it with `promptgauge bench --scenario FILE.toml`"
+                ),
+            )]);
+        }
+        Ok(s)
+    }
+
+    /// Its work in units of about one stored row, every sample counted.
+    pub fn cost(&self) -> u64 {
+        self.benchmarks
+            .iter()
+            .map(|b| u64::from(self.repeats_of(b)).saturating_mul(b.kind.cost()))
+            .fold(0u64, u64::saturating_add)
     }
 
     /// Parses and checks a JSON scenario.
@@ -443,6 +503,28 @@ mod tests {
             "smoke covers every subsystem"
         );
         assert!(Scenario::shipped("nope").is_none());
+    }
+
+    #[test]
+    fn posted_scenarios_are_bounded_in_total_and_standard_and_smoke_fit() {
+        for name in ["smoke", "standard"] {
+            let s = Scenario::shipped(name).unwrap().unwrap();
+            assert!(s.cost() <= POSTED_COST_LIMIT, "{name}: {}", s.cost());
+            let posted = serde_json::to_value(&s).unwrap();
+            assert!(Scenario::from_posted_json(&posted).is_ok(), "{name}");
+        }
+        // 50 writer benchmarks x 2,000,000 rows x 20 samples: each within
+        // its own bound, two billion rows in all.
+        let benchmarks: Vec<serde_json::Value> = (0..50)
+            .map(|i| serde_json::json!({"name": format!("w{i}"), "kind": "writer", "rows": 2_000_000}))
+            .collect();
+        let flood = serde_json::json!({"name": "flood", "repeats": 20, "benchmark": benchmarks});
+        assert!(Scenario::from_json(&flood).is_ok());
+        let problems = Scenario::from_posted_json(&flood).unwrap_err();
+        assert!(
+            problems[0].message.contains("2000000000 work units"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::{Run, Scenario};
 use crate::events::{Event, EventBus, Topic};
@@ -32,8 +33,9 @@ struct Inner {
     storage: Storage,
     events: EventBus,
     dir: PathBuf,
-    /// The run going on, once it has an id.
+    /// The run going on, once it has an id, and what cancels it.
     running: Mutex<Option<i64>>,
+    cancel: Mutex<CancellationToken>,
     /// Held while a run starts, so two requests cannot both start one.
     starting: tokio::sync::Mutex<()>,
 }
@@ -47,6 +49,7 @@ impl BenchmarkService {
                 events,
                 dir,
                 running: Mutex::new(None),
+                cancel: Mutex::new(CancellationToken::new()),
                 starting: tokio::sync::Mutex::new(()),
             }),
         }
@@ -57,6 +60,18 @@ impl BenchmarkService {
         *self.inner.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Cancels the run going on (it stops after the sample it measures,
+    /// and is stored as cancelled); returns its id.
+    pub fn cancel(&self) -> Option<i64> {
+        let id = self.running()?;
+        self.inner
+            .cancel
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cancel();
+        Some(id)
+    }
+
     /// Starts `scenario` in the background; returns the run's id.
     pub async fn start(&self, scenario: Scenario, save_baseline: bool) -> Result<i64, StartError> {
         let _starting = self.inner.starting.lock().await;
@@ -64,6 +79,8 @@ impl BenchmarkService {
             return Err(StartError::Running(id));
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let cancel = CancellationToken::new();
+        *self.inner.cancel.lock().unwrap_or_else(|p| p.into_inner()) = cancel.clone();
         let service = self.clone();
         tokio::spawn(async move {
             let i = &service.inner;
@@ -75,6 +92,7 @@ impl BenchmarkService {
                 &scenario,
                 &i.dir,
                 save_baseline,
+                &cancel,
                 |id| {
                     *i.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
                     events.publish(Event::new(

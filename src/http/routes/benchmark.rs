@@ -1,4 +1,5 @@
-//! `GET /api/performance/benchmark`, `POST /api/performance/benchmark`.
+//! `GET /api/performance/benchmark`, `POST /api/performance/benchmark`,
+//! `POST /api/performance/benchmark/cancel`.
 
 use std::collections::HashMap;
 
@@ -97,7 +98,7 @@ pub(in crate::http) async fn start(
                 None
             }
         },
-        Some(v @ Value::Object(_)) => match Scenario::from_json(v) {
+        Some(v @ Value::Object(_)) => match Scenario::from_posted_json(v) {
             Ok(s) => Some(s),
             Err(ps) => {
                 problems.extend(ps.into_iter().map(|p| {
@@ -153,5 +154,14 @@ pub(in crate::http) async fn start(
         )
             .into_response()),
         Err(StartError::Storage(e)) => Err(e.into()),
+    }
+}
+
+/// Cancels the run going on: it stops after the sample it is measuring and
+/// is stored as cancelled (`GET ...?id=` shows it). 404 when none is going.
+pub(in crate::http) async fn cancel(State(state): State<AppState>) -> Result<Response, ApiError> {
+    match state.benchmarks.cancel() {
+        Some(id) => Ok(axum::Json(json!({"id": id, "status": "cancelling"})).into_response()),
+        None => Err(ApiError::not_found("no benchmark run is going")),
     }
 }
