@@ -20,7 +20,9 @@ mod text;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use parse::{AssertionProblem, SUPPORTED_TYPES, parse_assertion, split_comma_separated};
+pub use parse::{
+    AssertionProblem, SUPPORTED_TYPES, parse_assertion, split_comma_separated, type_problem,
+};
 pub use score::{FailureReason, Judgement, grade, judge};
 
 /// What was produced, and what the provider reported about it.

@@ -269,13 +269,30 @@ fn prepare(
         },
         "finish-reason" => Check::FinishReason(string(false)?),
         "is-refusal" => Check::IsRefusal,
-        other => {
-            return Err(format!(
-                "unknown assertion type \"{other}\"; supported (each also with a `not-` prefix): {}",
-                SUPPORTED_TYPES.join(", ")
-            ));
-        }
+        other => return Err(unknown_type(other)),
     })
+}
+
+fn unknown_type(ty: &str) -> String {
+    format!(
+        "unknown assertion type \"{ty}\"; supported (each also with a `not-` prefix): {}",
+        SUPPORTED_TYPES.join(", ")
+    )
+}
+
+/// The problem with an assertion's `type` (and its set's), known before
+/// its value is rendered: a type we do not grade is refused when the suite
+/// is read, not when each test runs.
+pub fn type_problem(spec: &Value) -> Option<String> {
+    let ty = spec.get("type")?.as_str()?;
+    let base = ty.strip_prefix("not-").unwrap_or(ty);
+    if base == "assert-set" {
+        return spec
+            .get("assert")
+            .and_then(Value::as_array)
+            .and_then(|inner| inner.iter().find_map(type_problem));
+    }
+    (!SUPPORTED_TYPES.contains(&base)).then(|| unknown_type(base))
 }
 
 /// An optional schema: an object or boolean, or a JSON/YAML string of one.

@@ -136,6 +136,9 @@ mod tests {
         assert!(test(r"\s", "\u{a0}"));
         assert!(test(r"\s", "\u{feff}"));
         assert!(!test("A", "a"));
+        // Without the `u` flag `\u{41}` is 41 `u`s, as in Node.
+        assert!(!test(r"^\u{41}$", "A"));
+        assert!(test(r"^\u{41}$", &"u".repeat(41)));
     }
 
     #[test]

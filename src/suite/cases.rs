@@ -495,15 +495,27 @@ impl Grader {
         let mut out = Vec::with_capacity(asserts.len());
         let mut test_error = None;
         for (at, spec) in asserts {
-            // A file reference is reported as one by the parser.
-            if spec
+            // A file reference in the document was reported by the parser;
+            // one from a CSV cell (`javascript:file://x.js`) is reported here,
+            // never dropped.
+            if let Some(file) = spec
                 .get("value")
                 .and_then(Value::as_str)
-                .is_some_and(|v| v.starts_with("file://"))
+                .filter(|v| v.starts_with("file://"))
             {
+                let location = format!("{at}.value");
+                if !r.problems.iter().any(|p| p.location == location) {
+                    r.problem(location, super::parse::file_reference(file));
+                }
                 continue;
             }
             let templated = has_template(spec);
+            if templated && let Some(p) = crate::assertions::type_problem(spec) {
+                if self.said.insert((at.clone(), p.clone())) {
+                    r.problem(at.as_str(), p);
+                }
+                continue;
+            }
             let rendered = if templated {
                 match render_spec(spec, vars, &mut self.engine) {
                     Ok(s) => s,

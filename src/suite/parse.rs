@@ -399,20 +399,22 @@ fn options(value: Option<&Value>, r: &mut Report) -> (Option<u32>, Option<bool>,
     (max, cache, timeout)
 }
 
+/// Why a `file://` reference cannot be read here.
+pub(super) fn file_reference(s: &str) -> String {
+    format!(
+        "{s:?} is a file reference; the service reads no files: inline its content, \
+         or run the suite with `promptgauge run`, which resolves file:// from the \
+         suite's folder"
+    )
+}
+
 /// Every `file://` reference where promptfoo would read a file. The
 /// service never reads its own files for a suite: `promptgauge run`
 /// resolves them from the suite's folder and sends the suite inlined.
 fn file_references(root: &Map<String, Value>, r: &mut Report) {
     fn walk(at: String, v: &Value, r: &mut Report) {
         match v {
-            Value::String(s) if s.starts_with("file://") => r.problem(
-                at,
-                format!(
-                    "{s:?} is a file reference; the service reads no files: inline its content, \
-                     or run the suite with `promptgauge run`, which resolves file:// from the \
-                     suite's folder"
-                ),
-            ),
+            Value::String(s) if s.starts_with("file://") => r.problem(at, file_reference(s)),
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     walk(format!("{at}[{i}]"), item, r);

@@ -40,7 +40,7 @@ pub fn stage(engine: &Engine, vars: &Map<String, Value>) -> Result<StagedVars, S
             s.pop();
         }
     }
-    resolve_references(&mut resolved);
+    resolve_references(&mut resolved)?;
     let mut rendered = resolved.clone();
     for (key, value) in rendered.iter_mut() {
         let Value::String(s) = value else { continue };
@@ -57,37 +57,85 @@ pub fn stage(engine: &Engine, vars: &Map<String, Value>) -> Result<StagedVars, S
     Ok(StagedVars { resolved, rendered })
 }
 
+/// Passes of reference substitution before a test is told its vars nest
+/// too deep (a chain resolves in about log2 of its length, since a pass
+/// reads values already substituted; a var needs a pass per reference).
+const MAX_REFERENCE_PASSES: usize = 256;
+/// How far a var may grow while references are substituted, beyond twice
+/// the test's vars together: past it, references feed on themselves.
+const GROWTH_ALLOWANCE: usize = 1 << 20;
+
 /// `{{ name }}` in one var replaced by another var's value (its first
-/// occurrence per pass, five passes at most), as `resolveVariables` does.
-fn resolve_references(vars: &mut Map<String, Value>) {
-    static REFERENCE: LazyLock<regress::Regex> = LazyLock::new(|| {
-        regress::Regex::new(r"\{\{\s*(\w+)\s*\}\}").expect("the reference pattern compiles")
-    });
-    for _ in 0..5 {
+/// occurrence per pass), as `resolveVariables` does, but to any depth:
+/// promptfoo stops after five passes and sends what is left as a literal
+/// `{{ a7 }}`; here passes go on until nothing changes, and references
+/// that never settle (a cycle, a var doubling itself) or nest past
+/// [`MAX_REFERENCE_PASSES`] are an error naming the var.
+fn resolve_references(vars: &mut Map<String, Value>) -> Result<(), String> {
+    let keys: Vec<String> = vars.keys().cloned().collect();
+    let given: usize = vars.values().filter_map(Value::as_str).map(str::len).sum();
+    let max_bytes = GROWTH_ALLOWANCE + 2 * given;
+    for _ in 0..MAX_REFERENCE_PASSES {
         let mut changed = false;
-        let keys: Vec<String> = vars.keys().cloned().collect();
-        for key in keys {
-            let Some(Value::String(s)) = vars.get(&key) else {
+        for key in &keys {
+            let Some(Value::String(s)) = vars.get(key) else {
                 continue;
             };
-            let Some(m) = REFERENCE.find(s) else { continue };
-            let name = m.group(1).map(|g| &s[g]).unwrap_or_default();
+            let Some((range, name)) = first_reference(s) else {
+                continue;
+            };
             let Some(target) = vars.get(name) else {
                 continue;
             };
             let replaced = format!(
                 "{}{}{}",
-                &s[..m.start()],
+                &s[..range.start],
                 crate::js::display(target),
-                &s[m.end()..]
+                &s[range.end..]
             );
-            vars.insert(key, Value::String(replaced));
+            if replaced == *s {
+                return Err(cycle(key, name));
+            }
+            if replaced.len() > max_bytes {
+                return Err(format!(
+                    "var `{key}` grows past {max_bytes} bytes as its references are substituted: they must not form a cycle"
+                ));
+            }
+            vars.insert(key.clone(), Value::String(replaced));
             changed = true;
         }
         if !changed {
-            break;
+            return Ok(());
         }
     }
+    let deep = keys
+        .iter()
+        .find(|k| {
+            vars.get(*k)
+                .and_then(Value::as_str)
+                .and_then(first_reference)
+                .is_some_and(|(_, name)| vars.contains_key(name))
+        })
+        .map_or("?", String::as_str);
+    Err(format!(
+        "var `{deep}` still refers to another var after {MAX_REFERENCE_PASSES} passes: var references nest too deep or form a cycle"
+    ))
+}
+
+fn cycle(key: &str, name: &str) -> String {
+    format!(
+        "var `{key}` refers back to itself through `{{{{ {name} }}}}`: var references must not form a cycle"
+    )
+}
+
+/// The first `{{ name }}` in `s`: its byte range and the name.
+fn first_reference(s: &str) -> Option<(std::ops::Range<usize>, &str)> {
+    static REFERENCE: LazyLock<regress::Regex> = LazyLock::new(|| {
+        regress::Regex::new(r"\{\{\s*(\w+)\s*\}\}").expect("the reference pattern compiles")
+    });
+    let m = REFERENCE.find(s)?;
+    let name = m.group(1).map(|g| &s[g]).unwrap_or_default();
+    Some((m.start()..m.end(), name))
 }
 
 /// promptfoo's `extractVariablesFromTemplate`: the names a template
@@ -172,6 +220,50 @@ mod tests {
         // `true` reads as a variable name to promptfoo's pattern.
         assert_eq!(rendered["tag"], "{% if true %}yes{% endif %}");
         assert_eq!(rendered["partial"], "open {{ only");
+    }
+
+    #[test]
+    fn references_resolve_to_any_depth_and_cycles_are_errors() {
+        // Eight levels: promptfoo's five passes would leave `{{a7}}`-like
+        // literals in the prompt.
+        let chain = json!({"a1": "{{a2}}", "a2": "{{a3}}", "a3": "{{a4}}", "a4": "{{a5}}",
+            "a5": "{{a6}}", "a6": "{{a7}}", "a7": "{{a8}}", "a8": "deep", "q": "say {{a1}}"});
+        let resolved = staged(chain).resolved.unwrap();
+        assert_eq!(resolved["q"], "say deep");
+        assert_eq!(resolved["a1"], "deep");
+
+        let engine = Engine::new();
+        let stage_of = |v: Value| stage(&engine, v.as_object().unwrap());
+        let e = stage_of(json!({"a": "{{b}}", "b": "{{a}}"})).unwrap_err();
+        assert!(e.contains("must not form a cycle"), "{e}");
+        let e = stage_of(json!({"a": "{{a}}"})).unwrap_err();
+        assert!(e.contains("var `a` refers back to itself"), "{e}");
+        let e = stage_of(json!({"a": "x {{a}}"})).unwrap_err();
+        assert!(
+            e.contains("var `a` grows past") && e.contains("cycle"),
+            "{e}"
+        );
+        // Each pass doubles them: stopped by size, not by memory.
+        let e = stage_of(json!({"a": "{{b}}{{b}}", "b": "{{a}}{{a}}"})).unwrap_err();
+        assert!(e.contains("must not form a cycle"), "{e}");
+        // A chain of 1,000 resolves (a pass reads values already
+        // substituted); 300 references in one var need a pass each, past
+        // the limit: an error, not a literal.
+        let mut long = serde_json::Map::new();
+        for i in 0..1000 {
+            long.insert(format!("v{i}"), json!(format!("{{{{v{}}}}}", i + 1)));
+        }
+        long.insert("v1000".into(), json!("end"));
+        assert_eq!(
+            stage(&engine, &long).unwrap().resolved.unwrap()["v0"],
+            "end"
+        );
+        let many = json!({"b": "x", "a": "{{b}}".repeat(300)});
+        let e = stage_of(many).unwrap_err();
+        assert!(
+            e.contains("var `a` still refers to another var after 256 passes"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -31,4 +31,5 @@ mod reports;
 mod run_cli;
 mod secrets;
 mod storage;
+mod suite_checks;
 mod ws;
