@@ -147,6 +147,29 @@ impl Backend {
         }
     }
 
+    /// A page of the execution's results that `failed` or errored (`error`),
+    /// in job order, as `GET .../results` answers it.
+    pub async fn results(&self, id: i64, filter: &str, limit: i64) -> Result<Value, Failure> {
+        match self {
+            Self::Embedded { queue, .. } => {
+                let filter = match filter {
+                    "error" => crate::storage::ResultFilter::Error,
+                    "passed" => crate::storage::ResultFilter::Passed,
+                    _ => crate::storage::ResultFilter::Failed,
+                };
+                let page = queue
+                    .results(id, Some(filter), limit, 0)
+                    .await
+                    .map_err(describe)?;
+                Ok(serde_json::to_value(page).unwrap_or_default())
+            }
+            Self::Server { .. } => {
+                let path = format!("/api/executions/{id}/results?filter={filter}&limit={limit}");
+                self.http(reqwest::Method::GET, &path, None).await
+            }
+        }
+    }
+
     /// Starts following an execution: on a server, its WebSocket progress
     /// stream (`/ws`); if that cannot be opened, polling.
     pub async fn follow(&self, id: i64) -> Follow {

@@ -5,6 +5,7 @@
 
 mod backend;
 mod display;
+mod failures;
 mod local;
 mod optimize;
 mod report;
@@ -85,6 +86,8 @@ async fn drive(
     request: Request,
     outputs: &[(PathBuf, ExportFormat)],
 ) -> Result<u8, String> {
+    // Kept for the failures' labels: the request goes to the backend.
+    let doc = request.doc.clone();
     let submitted = backend.submit(request).await?;
     for w in submitted["warnings"].as_array().into_iter().flatten() {
         let at = w["location"].as_str().unwrap_or_default();
@@ -131,7 +134,36 @@ async fn drive(
         eprintln!("wrote {}", path.display());
     }
     println!("{}", display::summary(&status));
+    print!("{}", failure_listing(backend, id, &status, &doc).await?);
     Ok(exit_code(&status))
+}
+
+/// The failed and errored tests, with labels from the suite document.
+async fn failure_listing(
+    backend: &Backend,
+    id: i64,
+    status: &Value,
+    doc: &Value,
+) -> Result<String, String> {
+    let count = |k: &str| status[k].as_i64().unwrap_or(0);
+    if count("failed") + count("errors") == 0 {
+        return Ok(String::new());
+    }
+    let failed = backend.results(id, "failed", failures::SHOWN).await?;
+    let errors = backend.results(id, "error", failures::SHOWN).await?;
+    // Providers are not called here: none is built.
+    let suite = crate::suite::parse_document(doc, &|_| Vec::new())
+        .ok()
+        .map(|l| l.suite);
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("CI").is_none()
+        && std::env::var_os("NO_COLOR").is_none();
+    Ok(failures::listing(
+        &failed,
+        &errors,
+        suite.as_ref(),
+        failures::Style { colour },
+    ))
 }
 
 /// The suite file with its `file://` references resolved from its folder.

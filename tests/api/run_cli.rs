@@ -80,6 +80,14 @@ async fn embedded_runs_write_files_print_a_summary_and_exit_like_promptfoo() {
         stdout.contains("geo-mock"),
         "the table names the provider: {stdout}"
     );
+    // After the totals, which test failed and why; plain in a pipe.
+    assert!(
+        stdout.contains(
+            "Failed (1):\n  FAIL  Australia  [What is the capital of {{country}}? Ans…]  mock:geo\n      Expected output \"Sydney\" to equal \"Canberra\"\n"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('\x1b'), "no colour in a pipe: {stdout}");
 
     // Both executions are in the run's own database.
     let db = crate::helpers::open_db(&db);
@@ -176,6 +184,7 @@ async fn runs_against_a_server_store_there_and_exit_the_same_way() {
         text(&out.stderr)
     );
     assert!(stdout.contains("5 passed, 1 failed"), "{stdout}");
+    assert!(stdout.contains("FAIL  Australia"), "{stdout}");
     assert_eq!(std::fs::read_to_string(&jsonl).unwrap().lines().count(), 6);
     assert!(!local_db.exists(), "a server run opens no local database");
 
@@ -255,4 +264,41 @@ async fn a_server_run_follows_the_progress_stream_instead_of_polling() {
     .expect("status reads counted");
     // The first view and the final one; polling every 500 ms would be 5+.
     assert!((2.0..=3.0).contains(&polls), "{polls} status reads");
+}
+
+/// 30 failing and 25 erroring tests: 20 of each are listed with their
+/// reasons, and the rest counted.
+#[tokio::test]
+async fn the_failure_listing_is_bounded_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("many.yaml");
+    let mut yaml = String::from("prompts: ['Say {{n}}']\nproviders: [echo]\ntests:\n");
+    for n in 0..30 {
+        yaml.push_str(&format!(
+            "  - description: case {n}\n    vars: {{n: '{n}'}}\n    assert: [{{type: contains, value: 'nope{n}'}}]\n"
+        ));
+    }
+    for n in 0..25 {
+        // A var that refers to itself: the test errors, naming it.
+        yaml.push_str(&format!(
+            "  - vars: {{n: '{{{{n}}}}', k: {n}}}\n    assert: [{{type: contains, value: x}}]\n"
+        ));
+    }
+    std::fs::write(&suite, yaml).unwrap();
+    let out = run(vec![suite.display().to_string()], &dir.path().join("r.db")).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(100), "{stdout}");
+    assert!(stdout.contains("\nFailed (30):\n"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "  FAIL  case 0  [Say {{n}}]  echo\n      Expected output to contain \"nope0\"\n"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("... and 10 more"), "{stdout}");
+    assert!(stdout.contains("\nErrored (25):\n"), "{stdout}");
+    assert!(stdout.contains("... and 5 more"), "{stdout}");
+    assert!(stdout.contains("refers back to itself"), "{stdout}");
+    assert_eq!(stdout.matches("  FAIL  ").count(), 20);
+    assert_eq!(stdout.matches("  ERROR ").count(), 20);
 }
