@@ -3,7 +3,8 @@
 //!
 //! Bodies are always `{"error":{"code","message"}}`. 4xx messages say what
 //! was wrong with the request; 5xx messages carry no internals (the details
-//! are logged).
+//! are logged). A request that cannot be read at all is 400; one that reads
+//! but says something invalid is 422, with every problem located.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -96,12 +97,6 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
-    /// The same error answered as 400 (bad parameters of read-only queries).
-    pub fn into_bad_request(mut self) -> Self {
-        self.status = StatusCode::BAD_REQUEST;
-        self
-    }
-
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -170,7 +165,7 @@ impl From<ReportError> for ApiError {
     fn from(e: ReportError) -> Self {
         match e {
             ReportError::Invalid(problems) => {
-                Self::invalid("invalid_report", problems).into_bad_request()
+                Self::invalid("invalid_report", problems)
             }
             ReportError::NotFound(m) => Self::not_found(m),
             ReportError::Template(m) => Self::internal(m),
@@ -184,7 +179,7 @@ impl From<OptimizeError> for ApiError {
     fn from(e: OptimizeError) -> Self {
         match e {
             OptimizeError::Invalid(problems) => {
-                Self::invalid("invalid_request", problems).into_bad_request()
+                Self::invalid("invalid_request", problems)
             }
             OptimizeError::NotFound(m) => Self::not_found(m),
             OptimizeError::Storage(s) => s.into(),

@@ -157,11 +157,6 @@ impl Query {
         self.problems.push(Problem::new(key, message));
     }
 
-    /// [`Query::finish`], answering 400 instead of 422.
-    pub(super) fn finish_bad_request(self) -> Result<(), ApiError> {
-        self.finish().map_err(ApiError::into_bad_request)
-    }
-
     /// Refuses unknown parameters and any problem found so far.
     pub(super) fn finish(mut self) -> Result<(), ApiError> {
         let mut unknown: Vec<String> = self.params.into_keys().collect();

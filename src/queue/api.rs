@@ -338,9 +338,10 @@ struct ExportState {
 #[derive(Clone, Copy)]
 enum Phase {
     Head,
-    Rows(i64),
-    /// JUnit: the rows of provider x prompt group `.0` from offset `.1`;
-    /// each group is a `<testsuite>` of its own.
+    /// The rows after this result id (0 at first), and how many were sent.
+    Rows(i64, i64),
+    /// JUnit: the rows of provider x prompt group `.0` after result id
+    /// `.1` (0 at first); each group is a `<testsuite>` of its own.
     Group(usize, i64),
     Tail,
     Done,
@@ -355,38 +356,36 @@ impl ExportState {
         }
     }
 
-    /// A page of JUnit group `g`: its `<testsuite>` opened at offset 0,
-    /// its results from this page, closed after the last page. Each
-    /// group reads the results once more, filtering by prompt x provider.
-    async fn junit_group(&self, g: usize, offset: i64) -> (Result<Vec<u8>, QueueError>, Phase) {
+    /// A page of JUnit group `g`: its `<testsuite>` opened on the first
+    /// page, its results after id `after`, closed after the last page.
+    async fn junit_group(&self, g: usize, after: i64) -> (Result<Vec<u8>, QueueError>, Phase) {
         let Some(group) = self.totals.get(g) else {
             return (Ok(Vec::new()), Phase::Tail);
         };
         let ctx = self.ctx();
         let mut out = String::new();
-        if offset == 0 {
+        if after == 0 {
             out.push_str(&export::junit_suite_open(&ctx, group));
         }
+        let key = Some((group.prompt_idx, group.provider_idx));
         let rows = match self
             .storage
-            .list_results(&self.execution, None, EXPORT_PAGE, offset)
+            .results_after(&self.execution, after, key, EXPORT_PAGE)
             .await
         {
-            Ok((rows, _)) => rows,
+            Ok(rows) => rows,
             Err(e) => return (Err(e.into()), Phase::Done),
         };
         let classname = export::junit_suite_name(&ctx, group);
-        for r in rows
-            .iter()
-            .filter(|r| (r.prompt_idx, r.provider_idx) == (group.prompt_idx, group.provider_idx))
-        {
+        for r in &rows {
             out.push_str(&export::junit_case(&ctx, &classname, r));
         }
-        let next = if (rows.len() as i64) < EXPORT_PAGE {
-            out.push_str(export::junit_suite_close());
-            Phase::Group(g + 1, 0)
-        } else {
-            Phase::Group(g, offset + EXPORT_PAGE)
+        let next = match rows.last() {
+            Some(last) if rows.len() as i64 == EXPORT_PAGE => Phase::Group(g, last.id),
+            _ => {
+                out.push_str(export::junit_suite_close());
+                Phase::Group(g + 1, 0)
+            }
         };
         (Ok(out.into_bytes()), next)
     }
@@ -408,23 +407,25 @@ impl ExportState {
                         ));
                     }
                 };
-                Some((Ok(head.into_bytes()), Phase::Rows(0)))
+                Some((Ok(head.into_bytes()), Phase::Rows(0, 0)))
             }
             Phase::Group(g, offset) => Some(self.junit_group(g, offset).await),
-            Phase::Rows(offset) => {
+            Phase::Rows(after, sent) => {
                 let page = self
                     .storage
-                    .list_results(&self.execution, None, EXPORT_PAGE, offset)
+                    .results_after(&self.execution, after, None, EXPORT_PAGE)
                     .await;
                 let rows = match page {
-                    Ok((rows, _)) => rows,
+                    Ok(rows) => rows,
                     Err(e) => return Some((Err(e.into()), Phase::Done)),
                 };
-                let next = if (rows.len() as i64) < EXPORT_PAGE {
-                    Phase::Tail
-                } else {
-                    Phase::Rows(offset + EXPORT_PAGE)
+                let next = match rows.last() {
+                    Some(last) if rows.len() as i64 == EXPORT_PAGE => {
+                        Phase::Rows(last.id, sent + EXPORT_PAGE)
+                    }
+                    _ => Phase::Tail,
                 };
+                let offset = sent;
                 let mut out = String::new();
                 for (i, r) in rows.iter().enumerate() {
                     match self.format {

@@ -75,6 +75,7 @@ mod op {
     pub(super) const SET_STATUS: &str = "set_execution_status";
     pub(super) const PENDING_JOBS: &str = "pending_jobs";
     pub(super) const LIST_RESULTS: &str = "list_results";
+    pub(super) const EXPORT_RESULTS: &str = "export_results";
     pub(super) const ALERT_WRITE: &str = "alert_write";
     pub(super) const ALERT_READ: &str = "alert_read";
     pub(super) const MONITOR_SAMPLES_WRITE: &str = "monitor_samples_write";
@@ -108,6 +109,7 @@ mod op {
         SET_STATUS,
         PENDING_JOBS,
         LIST_RESULTS,
+        EXPORT_RESULTS,
         ALERT_WRITE,
         ALERT_READ,
         MONITOR_SAMPLES_WRITE,

@@ -166,6 +166,29 @@ impl Storage {
             .await
     }
 
+    /// A keyset page of an execution's results for an export: up to
+    /// `limit` after id `after` (0 for the first page), of one (prompt,
+    /// provider) `group` or all, in job order.
+    pub async fn results_after(
+        &self,
+        execution: &ExecutionRecord,
+        after: i64,
+        group: Option<(i64, i64)>,
+        limit: i64,
+    ) -> Result<Vec<ResultRecord>, StorageError> {
+        let range = (
+            execution.id,
+            execution.first_job_id,
+            execution.first_job_id + execution.total,
+        );
+        self.inner
+            .readers
+            .run(op::EXPORT_RESULTS, move |c| {
+                results::after(c, range, after, group, limit)
+            })
+            .await
+    }
+
     /// Totals per (prompt, provider) of an execution's results.
     pub async fn group_totals(
         &self,

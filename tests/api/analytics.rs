@@ -467,7 +467,7 @@ async fn rebuild_reproduces_the_rollups_exactly() {
 }
 
 #[tokio::test]
-async fn bad_parameters_get_400_naming_them_and_change_nothing() {
+async fn bad_parameters_get_422_naming_them_and_change_nothing() {
     let w = world(800).await;
     let count_rollups = || -> i64 {
         open_db(&w.app.db_path)
@@ -476,32 +476,32 @@ async fn bad_parameters_get_400_naming_them_and_change_nothing() {
     };
     let before = count_rollups();
     for (path, param, status) in [
-        ("/api/analytics/realtime?window=7m", "window", 400),
-        ("/api/analytics/realtime?window=5m&color=red", "color", 400),
-        ("/api/analytics/historical?from=2026-13-01", "from", 400),
-        ("/api/analytics/historical?from=yesterday", "from", 400),
-        ("/api/analytics/historical?from=2000&to=1000", "from", 400),
+        ("/api/analytics/realtime?window=7m", "window", 422),
+        ("/api/analytics/realtime?window=5m&color=red", "color", 422),
+        ("/api/analytics/historical?from=2026-13-01", "from", 422),
+        ("/api/analytics/historical?from=yesterday", "from", 422),
+        ("/api/analytics/historical?from=2000&to=1000", "from", 422),
         (
             "/api/analytics/historical?from=0&to=99999999999999",
             "to",
-            400,
+            422,
         ),
-        ("/api/analytics/historical?window=400d", "window", 400),
-        ("/api/analytics/historical?window=1h&from=0", "window", 400),
-        ("/api/analytics/historical?to=1000", "to", 400),
-        ("/api/analytics/trends?period=fortnight", "period", 400),
-        ("/api/analytics/models?suite=abc", "suite", 400),
-        ("/api/analytics/models?suite=-1", "suite", 400),
-        ("/api/analytics/cost?model=", "model", 400),
+        ("/api/analytics/historical?window=400d", "window", 422),
+        ("/api/analytics/historical?window=1h&from=0", "window", 422),
+        ("/api/analytics/historical?to=1000", "to", 422),
+        ("/api/analytics/trends?period=fortnight", "period", 422),
+        ("/api/analytics/models?suite=abc", "suite", 422),
+        ("/api/analytics/models?suite=-1", "suite", 422),
+        ("/api/analytics/cost?model=", "model", 422),
         (
             "/api/analytics/cost?provider=%3Cscript%3E%00",
             "provider",
-            400,
+            422,
         ),
         ("/api/analytics/executions/abc", "", 400),
         ("/api/analytics/executions/0", "", 400),
         ("/api/analytics/executions/99999", "", 404),
-        ("/api/analytics/executions/1?limit=0", "limit", 400),
+        ("/api/analytics/executions/1?limit=0", "limit", 422),
     ] {
         let res = w.app.get(path).await;
         assert_eq!(res.status(), status, "{path}");

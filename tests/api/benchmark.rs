@@ -160,7 +160,7 @@ async fn bad_scenarios_are_refused_with_their_location() {
     ];
     for (body, location) in cases {
         let (status, v) = start(&app, body.clone()).await;
-        assert_eq!(status, 400, "{body}: {v}");
+        assert_eq!(status, 422, "{body}: {v}");
         let named = v["error"]["problems"]
             .as_array()
             .is_some_and(|ps| ps.iter().any(|p| p["location"] == location));
@@ -172,11 +172,11 @@ async fn bad_scenarios_are_refused_with_their_location() {
     );
     assert_eq!(
         app.get("/api/performance/benchmark?id=abc").await.status(),
-        400
+        422
     );
     assert_eq!(
         app.get("/api/performance/benchmark?x=1").await.status(),
-        400
+        422
     );
     // Nothing was started.
     assert_eq!(app.get("/api/performance/benchmark").await.status(), 404);
@@ -194,7 +194,7 @@ async fn a_posted_scenario_past_its_cost_is_refused_and_a_running_one_can_be_can
         json!({"scenario": {"name": "flood", "repeats": 20, "benchmark": flood}}),
     )
     .await;
-    assert_eq!(status, 400, "{refused}");
+    assert_eq!(status, 422, "{refused}");
     assert!(
         refused["error"]["message"]
             .as_str()

@@ -11,6 +11,7 @@ mod config;
 mod crash;
 mod dashboards;
 mod executions;
+mod exports;
 mod fake_openai;
 mod files;
 mod health;

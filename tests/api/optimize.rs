@@ -139,28 +139,28 @@ async fn bad_requests_name_the_problem() {
         .unwrap();
     let long = "a ".repeat(60_000);
     let cases = [
-        (json!({"prompt": ""}), 400, "prompt"),
-        (json!({"prompt": "   \n"}), 400, "prompt"),
-        (json!({}), 400, "prompt"),
-        (json!({"prompt": 5}), 400, "prompt"),
-        (json!({"prompt": long}), 400, "prompt"),
+        (json!({"prompt": ""}), 422, "prompt"),
+        (json!({"prompt": "   \n"}), 422, "prompt"),
+        (json!({}), 422, "prompt"),
+        (json!({"prompt": 5}), 422, "prompt"),
+        (json!({"prompt": long}), 422, "prompt"),
         (
             json!({"prompt": "x", "model": "<script>alert(1)</script>"}),
-            400,
+            422,
             "model",
         ),
-        (json!({"prompt": "x", "model": 4}), 400, "model"),
+        (json!({"prompt": "x", "model": 4}), 422, "model"),
         (json!({"prompt": "x", "suiteId": 999}), 404, ""),
-        (json!({"prompt": "x", "suiteId": "1"}), 400, "suiteId"),
-        (json!({"prompt": "x", "promptId": 0}), 400, "promptId"),
+        (json!({"prompt": "x", "suiteId": "1"}), 422, "suiteId"),
+        (json!({"prompt": "x", "promptId": 0}), 422, "promptId"),
         (
             json!({"prompt": "x", "suiteId": suite, "promptId": 7}),
             404,
             "",
         ),
-        (json!({"prompt": "x", "tolerance": 3}), 400, "tolerance"),
-        (json!({"prompt": "x", "llm": "yes"}), 400, "llm"),
-        (json!({"prompt": "x", "extra": 1}), 400, "extra"),
+        (json!({"prompt": "x", "tolerance": 3}), 422, "tolerance"),
+        (json!({"prompt": "x", "llm": "yes"}), 422, "llm"),
+        (json!({"prompt": "x", "extra": 1}), 422, "extra"),
         (json!(["x"]), 400, ""),
     ];
     for (body, status, location) in cases {
@@ -190,7 +190,7 @@ async fn bad_requests_name_the_problem() {
     assert_eq!(res.status(), 413);
     for q in ["prompt_hash=abc", "strategy=", "limit=0", "nope=1"] {
         let res = app.get(&format!("/api/optimization/suggestions?{q}")).await;
-        assert_eq!(res.status(), 400, "{q}");
+        assert_eq!(res.status(), 422, "{q}");
     }
     // Verification input.
     let verify = |body: Value| {
@@ -210,24 +210,24 @@ async fn bad_requests_name_the_problem() {
     );
     assert_eq!(
         verify(json!({"suiteId": suite, "promptId": 0, "candidates": []})).await,
-        400
+        422
     );
     assert_eq!(
         verify(json!({"suiteId": suite, "promptId": 0, "candidates": [" "]})).await,
-        400
+        422
     );
     assert_eq!(
         verify(json!({"suiteId": suite, "promptId": 0, "candidates": [1]})).await,
-        400
+        422
     );
     let many: Vec<String> = (0..11).map(|i| format!("p{i}")).collect();
     assert_eq!(
         verify(json!({"suiteId": suite, "promptId": 0, "candidates": many})).await,
-        400
+        422
     );
     assert_eq!(
         verify(json!({"promptId": 0, "candidates": ["a"]})).await,
-        400
+        422
     );
     // An ordinary execution is not a verification.
     let id = app.submit(json!({"suiteId": suite})).await;

@@ -303,32 +303,32 @@ async fn an_empty_window_says_so_and_bad_requests_name_the_problem() {
     let (_, _, html) = make(&app, "model-comparison", json!({"window": "1d"}), "html").await;
     assert!(html.contains("No results in this window"));
     for (body, status, location) in [
-        (json!({"kind": "dashboard"}), 400, "kind"),
-        (json!({"params": {}}), 400, "kind"),
-        (json!({"kind": 7}), 400, "kind"),
-        (json!({"kind": "cost", "format": "pdf"}), 400, "format"),
+        (json!({"kind": "dashboard"}), 422, "kind"),
+        (json!({"params": {}}), 422, "kind"),
+        (json!({"kind": 7}), 422, "kind"),
+        (json!({"kind": "cost", "format": "pdf"}), 422, "format"),
         (
             json!({"kind": "cost", "params": {"window": "1y"}}),
-            400,
+            422,
             "params.window",
         ),
         (
             json!({"kind": "cost", "params": {"from": 5, "to": 1}}),
-            400,
+            422,
             "params.from",
         ),
         (
             json!({"kind": "trend", "params": {"period": "<script>"}}),
-            400,
+            422,
             "params.period",
         ),
-        (json!({"kind": "execution"}), 400, "params.execution"),
+        (json!({"kind": "execution"}), 422, "params.execution"),
         (
             json!({"kind": "execution", "params": {"execution": 424242}}),
             404,
             "",
         ),
-        (json!({"kind": "cost", "extra": 1}), 400, "extra"),
+        (json!({"kind": "cost", "extra": 1}), 422, "extra"),
         (json!([1, 2]), 400, ""),
     ] {
         let res = post(&app, body.clone()).await;
@@ -357,7 +357,7 @@ async fn an_empty_window_says_so_and_bad_requests_name_the_problem() {
     assert_eq!(res.status(), 413);
     assert_eq!(app.get("/api/reports/99999").await.status(), 404);
     assert_eq!(app.get("/api/reports/abc").await.status(), 400);
-    assert_eq!(app.get("/api/reports/1?format=pdf").await.status(), 400);
+    assert_eq!(app.get("/api/reports/1?format=pdf").await.status(), 422);
     // Only the two good reports were stored.
     assert_eq!(app.get_json("/api/reports").await["total"], 2);
 }

@@ -100,7 +100,7 @@ pub(in crate::http) async fn realtime(
         })
         .unwrap_or(300);
     let f = filter(&mut q);
-    q.finish_bad_request()?;
+    q.finish()?;
     answered(
         &state
             .analytics
@@ -117,7 +117,7 @@ pub(in crate::http) async fn historical(
     let mut q = params::Query::new(query);
     let s = span(&mut q, Duration::from_secs(86_400));
     let f = filter(&mut q);
-    q.finish_bad_request()?;
+    q.finish()?;
     answered(&state.analytics.historical(s, f).await?)
 }
 
@@ -131,7 +131,7 @@ pub(in crate::http) async fn trends(
         .choice("period", &Period::NAMES, Period::parse)
         .unwrap_or(Period::Day);
     let f = filter(&mut q);
-    q.finish_bad_request()?;
+    q.finish()?;
     answered(&state.analytics.trends(period, f).await?)
 }
 
@@ -143,7 +143,7 @@ pub(in crate::http) async fn models(
     let mut q = params::Query::new(query);
     let s = span(&mut q, Duration::from_secs(7 * 86_400));
     let f = filter(&mut q);
-    q.finish_bad_request()?;
+    q.finish()?;
     answered(&state.analytics.models(s, f).await?)
 }
 
@@ -156,7 +156,7 @@ pub(in crate::http) async fn cost(
     let mut q = params::Query::new(query);
     let s = span(&mut q, Duration::from_secs(30 * 86_400));
     let f = filter(&mut q);
-    q.finish_bad_request()?;
+    q.finish()?;
     answered(&state.analytics.cost(s, f).await?)
 }
 
@@ -169,7 +169,7 @@ pub(in crate::http) async fn execution(
     let id = params::id("execution", &id)?;
     let mut q = params::Query::new(query);
     let (limit, offset) = q.paging();
-    q.finish_bad_request()?;
+    q.finish()?;
     answered(
         &state
             .analytics

@@ -26,7 +26,7 @@ pub(in crate::http) async fn show(
     let mut q = params::Query::new(query);
     let id = q.integer("id", 1, i64::MAX);
     let scenario = q.text("scenario");
-    q.finish_bad_request()?;
+    q.finish()?;
     let running = state.benchmarks.running();
     match state.benchmarks.run(id, scenario).await? {
         Some(run) => {
@@ -129,7 +129,7 @@ pub(in crate::http) async fn start(
     };
     let scenario = match scenario {
         Some(s) if problems.is_empty() => s,
-        _ => return Err(ApiError::invalid("invalid_request", problems).into_bad_request()),
+        _ => return Err(ApiError::invalid("invalid_request", problems)),
     };
     let name = scenario.name.clone();
     match state.benchmarks.start(scenario, save_baseline).await {

@@ -137,7 +137,7 @@ impl<'a> Fields<'a> {
         if self.problems.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::invalid("invalid_request", self.problems).into_bad_request())
+            Err(ApiError::invalid("invalid_request", self.problems))
         }
     }
 }
@@ -240,7 +240,7 @@ pub(in crate::http) async fn suggestions(
         q.problem("prompt_hash", "expected the 64 hex digits of a sha256");
     }
     let strategy = q.text("strategy");
-    q.finish_bad_request()?;
+    q.finish()?;
     let (items, total) = state
         .optimize
         .suggestions(

@@ -99,7 +99,7 @@ pub(in crate::http) async fn create(
             StatusCode::CREATED,
             state.reports.generate(spec, format).await?,
         )),
-        _ => Err(ApiError::invalid("invalid_report", problems).into_bad_request()),
+        _ => Err(ApiError::invalid("invalid_report", problems)),
     }
 }
 
@@ -110,7 +110,7 @@ pub(in crate::http) async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let mut q = params::Query::new(query);
     let (limit, offset) = q.paging();
-    q.finish_bad_request()?;
+    q.finish()?;
     let (items, total) = state.reports.list(limit, offset).await?;
     let items: Vec<Value> = items
         .into_iter()
@@ -136,7 +136,7 @@ pub(in crate::http) async fn show(
     let id = params::id("report", &id)?;
     let mut q = params::Query::new(query);
     let format = q.choice("format", &Format::NAMES, Format::parse);
-    q.finish_bad_request()?;
+    q.finish()?;
     Ok(document(
         StatusCode::OK,
         state.reports.stored(id, format).await?,

@@ -235,6 +235,60 @@ pub struct ResultRecord {
     pub created_at: i64,
 }
 
+/// The columns of a [`ResultRecord`], its provider index from the job.
+const SELECT_RESULT: &str = "SELECT r.id, r.execution_id, r.prompt_idx, coalesce(j.provider_idx, 0), r.test_idx, r.provider,
+        r.model, r.passed, r.score, r.failure_reason, r.execution_time_ms, r.input_tokens,
+        r.output_tokens, r.cost_usd, r.cached, r.output, r.error, r.grading, r.created_at
+     FROM test_results r LEFT JOIN jobs j ON j.id = r.id";
+
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResultRecord> {
+    Ok(ResultRecord {
+        id: r.get(0)?,
+        execution_id: r.get(1)?,
+        prompt_idx: r.get(2)?,
+        provider_idx: r.get(3)?,
+        test_idx: r.get(4)?,
+        provider: r.get(5)?,
+        model: r.get(6)?,
+        passed: r.get(7)?,
+        score: r.get(8)?,
+        failure_reason: r.get(9)?,
+        latency_ms: r.get(10)?,
+        input_tokens: r.get(11)?,
+        output_tokens: r.get(12)?,
+        cost_usd: r.get(13)?,
+        cached: r.get(14)?,
+        output: r.get(15)?,
+        error: r.get(16)?,
+        grading: r.get(17)?,
+        created_at: r.get(18)?,
+    })
+}
+
+/// Results after id `after` of ids `first..end` (one execution's jobs), in
+/// job order, `limit` at most, of one (prompt, provider) group or all:
+/// keyset pages for exports, each a range seek on the primary key, so a
+/// whole export reads every row once whatever its size.
+pub(in crate::storage) fn after(
+    conn: &Connection,
+    (execution, first, end): (i64, i64, i64),
+    after: i64,
+    group: Option<(i64, i64)>,
+    limit: i64,
+) -> rusqlite::Result<Vec<ResultRecord>> {
+    let (prompt, provider) = group.unzip();
+    conn.prepare_cached(&format!(
+        "{SELECT_RESULT} WHERE r.id > max(?1, ?2 - 1) AND r.id < ?3 AND r.execution_id = ?4
+           AND (?5 IS NULL OR (r.prompt_idx = ?5 AND j.provider_idx = ?6))
+         ORDER BY r.id LIMIT ?7"
+    ))?
+    .query_map(
+        params![after, first, end, execution, prompt, provider, limit],
+        record,
+    )?
+    .collect()
+}
+
 /// Results of ids `first..end` (one execution's jobs), in job order.
 pub(in crate::storage) fn list(
     conn: &Connection,
@@ -251,37 +305,11 @@ pub(in crate::storage) fn list(
         )?
         .query_row(params![first, end, execution, reason], |r| r.get(0))?;
     let rows = conn
-        .prepare_cached(
-            "SELECT r.id, r.execution_id, r.prompt_idx, coalesce(j.provider_idx, 0), r.test_idx, r.provider,
-                    r.model, r.passed, r.score, r.failure_reason, r.execution_time_ms, r.input_tokens,
-                    r.output_tokens, r.cost_usd, r.cached, r.output, r.error, r.grading, r.created_at
-             FROM test_results r LEFT JOIN jobs j ON j.id = r.id
-             WHERE r.id >= ?1 AND r.id < ?2 AND r.execution_id = ?3 AND (?4 IS NULL OR r.failure_reason = ?4)
-             ORDER BY r.id LIMIT ?5 OFFSET ?6",
-        )?
-        .query_map(params![first, end, execution, reason, limit, offset], |r| {
-            Ok(ResultRecord {
-                id: r.get(0)?,
-                execution_id: r.get(1)?,
-                prompt_idx: r.get(2)?,
-                provider_idx: r.get(3)?,
-                test_idx: r.get(4)?,
-                provider: r.get(5)?,
-                model: r.get(6)?,
-                passed: r.get(7)?,
-                score: r.get(8)?,
-                failure_reason: r.get(9)?,
-                latency_ms: r.get(10)?,
-                input_tokens: r.get(11)?,
-                output_tokens: r.get(12)?,
-                cost_usd: r.get(13)?,
-                cached: r.get(14)?,
-                output: r.get(15)?,
-                error: r.get(16)?,
-                grading: r.get(17)?,
-                created_at: r.get(18)?,
-            })
-        })?
+        .prepare_cached(&format!(
+            "{SELECT_RESULT} WHERE r.id >= ?1 AND r.id < ?2 AND r.execution_id = ?3 AND (?4 IS NULL OR r.failure_reason = ?4)
+             ORDER BY r.id LIMIT ?5 OFFSET ?6"
+        ))?
+        .query_map(params![first, end, execution, reason, limit, offset], record)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok((rows, total))
 }
