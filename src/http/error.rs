@@ -164,9 +164,7 @@ impl From<MonitorError> for ApiError {
 impl From<ReportError> for ApiError {
     fn from(e: ReportError) -> Self {
         match e {
-            ReportError::Invalid(problems) => {
-                Self::invalid("invalid_report", problems)
-            }
+            ReportError::Invalid(problems) => Self::invalid("invalid_report", problems),
             ReportError::NotFound(m) => Self::not_found(m),
             ReportError::Template(m) => Self::internal(m),
             ReportError::Storage(s) => s.into(),
@@ -178,9 +176,7 @@ impl From<ReportError> for ApiError {
 impl From<OptimizeError> for ApiError {
     fn from(e: OptimizeError) -> Self {
         match e {
-            OptimizeError::Invalid(problems) => {
-                Self::invalid("invalid_request", problems)
-            }
+            OptimizeError::Invalid(problems) => Self::invalid("invalid_request", problems),
             OptimizeError::NotFound(m) => Self::not_found(m),
             OptimizeError::Storage(s) => s.into(),
             OptimizeError::Queue(q) => q.into(),

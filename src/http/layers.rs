@@ -8,7 +8,8 @@ use std::time::Instant;
 use futures_util::FutureExt;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::CONTENT_LENGTH;
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -93,6 +94,86 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(no message)")
+}
+
+/// Longest request target (path and query) read, in bytes.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Largest sum of header names and values read, in bytes. hyper closes a
+/// connection whose request head passes its own buffer (about 400 KiB)
+/// without a body; below that every refusal is ours, in JSON.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Every error leaves in our JSON shape: a request target or headers over
+/// the limits are refused here (414, 431), and an error produced below
+/// without a JSON body (an extractor's plain-text rejection, a body cut
+/// off by its limit or its timeout) is rewritten with its status kept.
+pub(super) async fn json_errors(req: Request, next: Next) -> Response {
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is {uri} bytes; at most {MAX_URI_BYTES} are read"),
+        )
+        .into_response();
+    }
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the headers are {headers} bytes; at most {MAX_HEADER_BYTES} are read"),
+        )
+        .into_response();
+    }
+    let response = next.run(req).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || json {
+        return response;
+    }
+    // A rejection's text is short and says what was wrong; a 5xx's is not
+    // shown.
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    if status.is_server_error() {
+        return ApiError::internal(format!("{status}: {text}")).into_response();
+    }
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_owned()
+    } else {
+        text
+    };
+    ApiError::new(status, code_of(status), message).into_response()
+}
+
+/// The stable code of a status we did not produce ourselves.
+fn code_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        411 => "length_required",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        422 => "invalid_request",
+        431 => "headers_too_large",
+        _ => "bad_request",
+    }
 }
 
 /// Refuses a declared body over the limit before reading any of it; bodies

@@ -21,6 +21,7 @@ use axum::routing::{MethodRouter, get, post};
 
 pub use state::AppState;
 
+pub use layers::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use server::{Limits, serve};
 
 /// Largest request body accepted, in bytes.
@@ -203,6 +204,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn(layers::limit_body))
+        .layer(from_fn(layers::json_errors))
         .layer(from_fn_with_state(state.clone(), auth::require_token))
         .layer(from_fn_with_state(state.clone(), layers::catch_panic))
         .layer(from_fn_with_state(state.clone(), layers::track_metrics))

@@ -35,6 +35,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0003_reports.sql"),
         then: None,
     },
+    Migration {
+        name: "0004_finished_jobs",
+        sql: include_str!("../../migrations/0004_finished_jobs.sql"),
+        then: None,
+    },
 ];
 
 /// Rollups for the results a database already holds (minute rows for the

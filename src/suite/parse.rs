@@ -47,9 +47,8 @@ pub fn document(source: &str, format: Format) -> Result<Value, SuiteError> {
         )));
     }
     match format {
-        Format::Json => {
-            serde_json::from_str(source).map_err(|e| fail(format!("not valid JSON: {e}")))
-        }
+        Format::Json => crate::common::json::from_slice_strict(source.as_bytes())
+            .map_err(|e| fail(format!("not valid JSON: {e}"))),
         Format::Yaml => {
             crate::yaml::from_str(source).map_err(|e| fail(format!("not valid YAML: {e}")))
         }

@@ -25,12 +25,20 @@ async fn exports_over_several_pages_hold_every_result_once_in_order() {
     };
 
     let jsonl = get("jsonl").await;
-    let rows: Vec<Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 2600);
     // Test-major job order: each test, then each prompt.
     let order: Vec<(u64, u64)> = rows
         .iter()
-        .map(|r| (r["testIdx"].as_u64().unwrap(), r["promptIdx"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["testIdx"].as_u64().unwrap(),
+                r["promptIdx"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let expected: Vec<(u64, u64)> = (0..1300).flat_map(|t| [(t, 0), (t, 1)]).collect();
     assert_eq!(order, expected);
@@ -39,7 +47,10 @@ async fn exports_over_several_pages_hold_every_result_once_in_order() {
     assert_eq!(csv.lines().count(), 2601);
 
     let promptfoo: Value = serde_json::from_str(&get("promptfoo").await).unwrap();
-    assert_eq!(promptfoo["results"]["results"].as_array().unwrap().len(), 2600);
+    assert_eq!(
+        promptfoo["results"]["results"].as_array().unwrap().len(),
+        2600
+    );
 
     let junit = get("junit").await;
     assert_eq!(junit.matches("<testsuite ").count(), 2);
@@ -48,5 +59,16 @@ async fn exports_over_several_pages_hold_every_result_once_in_order() {
     let (first, second) = junit.split_once("</testsuite>").unwrap();
     assert_eq!(first.matches("<testcase ").count(), 1300);
     assert_eq!(second.matches("<testcase ").count(), 1300);
+    // Every job left `pending` with its result: the index of unfinished
+    // jobs holds nothing of a finished execution.
+    let db = crate::helpers::open_db(&app.db_path);
+    let unfinished: i64 = db
+        .query_row(
+            "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unfinished, 0);
     app.stop().await;
 }

@@ -242,3 +242,108 @@ async fn past_the_connection_limit_a_client_gets_a_json_503_and_others_still_wor
     );
     app.stop().await;
 }
+
+/// Oversized requests answer in our JSON shape: a body cut off while read
+/// (no length declared), a long request target, large headers.
+#[tokio::test]
+async fn oversized_requests_answer_json_errors() {
+    let app = spawn_app().await;
+    // A chunked YAML body over the limit of POST /api/suites.
+    let body = format!(
+        "prompts: ['{}']\n",
+        "x".repeat(promptgauge::http::SUITE_BODY_LIMIT + 10)
+    );
+    let stream = futures_util::stream::iter(
+        body.into_bytes()
+            .chunks(1 << 20)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let res = app
+        .client
+        .post(app.url("/api/suites"))
+        .header("content-type", "application/yaml")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
+
+    let long = format!(
+        "/api/executions?x={}",
+        "a".repeat(promptgauge::http::MAX_URI_BYTES)
+    );
+    let res = app.get(&long).await;
+    assert_eq!(res.status(), 414);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "uri_too_long", "{v}");
+
+    let res = app
+        .client
+        .get(app.url("/api/executions"))
+        .header("x-big", "b".repeat(promptgauge::http::MAX_HEADER_BYTES + 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 431);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "headers_too_large", "{v}");
+    // Not UTF-8: a plain-text rejection below, JSON outside.
+    let res = app
+        .client
+        .post(app.url("/api/suites"))
+        .body(vec![0xff, 0xfe, 0x00])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("UTF-8"),
+        "{v}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_or_suite_that_names_a_key_twice_is_refused() {
+    let app = spawn_app().await;
+    let res = app
+        .post_raw(
+            "/api/executions",
+            "application/json",
+            r#"{"suiteId": 1, "priority": "low", "priority": "high"}"#,
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate key \"priority\""),
+        "{v}"
+    );
+    // A suite document in JSON, stored as such.
+    let res = app
+        .post_raw(
+            "/api/suites",
+            "application/json",
+            r#"{"prompts": ["a"], "providers": ["echo"], "tests": [{"vars": {"x": 1, "x": 2}}]}"#,
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate key \"x\""),
+        "{v}"
+    );
+    assert_eq!(app.get_json("/api/suites").await["total"], 0);
+    assert_eq!(app.get_json("/api/executions").await["total"], 0);
+    app.stop().await;
+}

@@ -206,6 +206,15 @@ async fn a_version_1_database_gets_its_rollups_backfilled_by_migration_2() {
             [now],
         )
         .unwrap();
+        // 310 jobs left pending by version 1; 300 have their result.
+        for id in 1..=310 {
+            conn.execute(
+                "INSERT INTO jobs (id, execution_id, prompt_idx, provider_idx, test_idx, created_at, updated_at)
+                 VALUES (?1, 1, 0, 0, ?1, 0, 0)",
+                [id],
+            )
+            .unwrap();
+        }
         for (i, r) in results(1, 1, 300).iter().enumerate() {
             conn.execute(
                 "INSERT INTO test_results (id, execution_id, prompt_idx, test_idx, provider, model,
@@ -253,4 +262,14 @@ async fn a_version_1_database_gets_its_rollups_backfilled_by_migration_2() {
         )
         .unwrap();
     assert_eq!(old, 0);
+    // 0004: jobs with a result are done; the rest are still to run.
+    let jobs = |status: &str| -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM jobs WHERE status = ?1",
+            [status],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!((jobs("done"), jobs("pending")), (300, 10));
 }

@@ -77,6 +77,10 @@ pub(in crate::storage) fn insert(
     upkeep: &prometheus::Counter,
 ) -> rusqlite::Result<usize> {
     let mut stmt = conn.prepare_cached(INSERT)?;
+    // The job is done in the transaction that stores its result.
+    let mut done = conn.prepare_cached(
+        "UPDATE jobs SET status = 'done', updated_at = ?2 WHERE id = ?1 AND status <> 'done'",
+    )?;
     let mut suite_of =
         conn.prepare_cached("SELECT coalesce(suite_id, 0) FROM executions WHERE id = ?1")?;
     // Executions per batch are few.
@@ -87,6 +91,9 @@ pub(in crate::storage) fn insert(
         bind(&mut stmt, r)?;
         if stmt.raw_execute()? == 0 {
             continue; // already stored: a job re-run after a crash
+        }
+        if let Some(id) = r.id {
+            done.execute(params![id, r.created_at])?;
         }
         let i = match totals.iter().position(|(e, ..)| *e == r.execution_id) {
             Some(i) => i,
