@@ -285,7 +285,7 @@ pub(in crate::storage) fn after(
 ) -> rusqlite::Result<Vec<ResultRecord>> {
     let (prompt, provider) = group.unzip();
     conn.prepare_cached(&format!(
-        "{SELECT_RESULT} WHERE r.id > max(?1, ?2 - 1) AND r.id < ?3 AND r.execution_id = ?4
+        "{SELECT_RESULT} WHERE r.id > max(?1, ?2 - 1) AND r.id < ?3 AND +r.execution_id = ?4
            AND (?5 IS NULL OR (r.prompt_idx = ?5 AND j.provider_idx = ?6))
          ORDER BY r.id LIMIT ?7"
     ))?
@@ -313,7 +313,7 @@ pub(in crate::storage) fn list(
         .query_row(params![first, end, execution, reason], |r| r.get(0))?;
     let rows = conn
         .prepare_cached(&format!(
-            "{SELECT_RESULT} WHERE r.id >= ?1 AND r.id < ?2 AND r.execution_id = ?3 AND (?4 IS NULL OR r.failure_reason = ?4)
+            "{SELECT_RESULT} WHERE r.id >= ?1 AND r.id < ?2 AND +r.execution_id = ?3 AND (?4 IS NULL OR r.failure_reason = ?4)
              ORDER BY r.id LIMIT ?5 OFFSET ?6"
         ))?
         .query_map(params![first, end, execution, reason, limit, offset], record)?
