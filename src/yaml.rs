@@ -8,20 +8,35 @@
 //! and what they may copy keep their fixed limits. So a 1,000,000-test
 //! suite parses, and a small document still cannot expand into a large one.
 
+use serde::de::DeserializeSeed;
 use serde_json::Value;
 
 /// Parses a YAML (or JSON) document into a JSON value.
 pub fn from_str(source: &str) -> Result<Value, String> {
+    serde_saphyr::from_str_with_options(source, options(source)).map_err(|e| e.to_string())
+}
+
+/// Parses a YAML (or JSON) document through `seed`.
+pub fn from_str_seed<T>(
+    source: &str,
+    seed: impl for<'de> DeserializeSeed<'de, Value = T>,
+) -> Result<T, String> {
+    serde_saphyr::with_deserializer_from_str_with_options(source, options(source), |d| {
+        seed.deserialize(d)
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn options(source: &str) -> serde_saphyr::Options {
     let len = source.len();
     let mut budget = serde_saphyr::Budget::default();
     budget.max_nodes = budget.max_nodes.max(len);
     budget.max_events = budget.max_events.max(2 * len);
     budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(len);
-    let options = serde_saphyr::options! {
+    serde_saphyr::options! {
         strict_booleans: true,
         budget: Some(budget),
-    };
-    serde_saphyr::from_str_with_options(source, options).map_err(|e| e.to_string())
+    }
 }
 
 #[cfg(test)]

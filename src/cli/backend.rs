@@ -22,7 +22,7 @@ use crate::storage::{Priority, Storage};
 /// What a run asks for.
 pub struct Request {
     /// The suite document, its files inlined.
-    pub doc: Value,
+    pub doc: crate::suite::Document,
     /// `-j`.
     pub max_concurrency: Option<u32>,
     /// `--no-cache`.
@@ -120,13 +120,19 @@ impl Backend {
                 Ok(serde_json::to_value(submitted).unwrap_or_default())
             }
             Self::Server { .. } => {
-                let mut body = json!({"suite": req.doc});
+                let mut options = json!({});
                 if let Some(j) = req.max_concurrency {
-                    body["maxConcurrency"] = json!(j);
+                    options["maxConcurrency"] = json!(j);
                 }
                 if req.no_cache {
-                    body["cache"] = json!(false);
+                    options["cache"] = json!(false);
                 }
+                // The document is written as it is held, not rebuilt as a tree.
+                let options = options.to_string();
+                let body = match options.strip_prefix('{').filter(|o| o.len() > 1) {
+                    Some(rest) => format!("{{\"suite\":{},{rest}", req.doc),
+                    None => format!("{{\"suite\":{}}}", req.doc),
+                };
                 self.http(reqwest::Method::POST, "/api/executions", Some(body))
                     .await
             }
@@ -305,7 +311,7 @@ impl Backend {
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<String>,
     ) -> Result<Value, Failure> {
         let Self::Server {
             client,
@@ -320,7 +326,9 @@ impl Backend {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b);
         }
         let resp = req
             .send()

@@ -143,7 +143,7 @@ async fn failure_listing(
     backend: &Backend,
     id: i64,
     status: &Value,
-    doc: &Value,
+    doc: &crate::suite::Document,
 ) -> Result<String, String> {
     let count = |k: &str| status[k].as_i64().unwrap_or(0);
     if count("failed") + count("errors") == 0 {
@@ -167,7 +167,7 @@ async fn failure_listing(
 }
 
 /// The suite file with its `file://` references resolved from its folder.
-fn load_suite(path: &Path) -> Result<Value, String> {
+fn load_suite(path: &Path) -> Result<crate::suite::Document, String> {
     let source = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let format = match path.extension().and_then(|e| e.to_str()) {
@@ -184,7 +184,9 @@ fn load_suite(path: &Path) -> Result<Value, String> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    crate::suite::files::inline(doc, base).map_err(invalid)
+    let inlined = crate::suite::files::inline(doc.into_value(), base).map_err(invalid)?;
+    crate::suite::Document::from_value(inlined)
+        .map_err(|e| format!("invalid suite {}: {e}", path.display()))
 }
 
 fn exit_code(status: &Value) -> u8 {

@@ -35,6 +35,8 @@ pub fn from_slice_strict(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     Ok(value)
 }
 
+pub(crate) use strict::Strict;
+
 mod strict {
     use std::fmt;
 
@@ -42,7 +44,7 @@ mod strict {
     use serde_json::{Map, Value};
 
     /// A `Value` seed that errors on a duplicate key at any depth.
-    pub(super) struct Strict;
+    pub(crate) struct Strict;
 
     impl<'de> DeserializeSeed<'de> for Strict {
         type Value = Value;

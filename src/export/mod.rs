@@ -59,7 +59,7 @@ pub struct ExportContext<'a> {
     /// Its suite, parsed.
     pub suite: &'a Suite,
     /// Its suite document.
-    pub doc: &'a Value,
+    pub doc: &'a crate::suite::Document,
 }
 
 fn token_usage(input: i64, output: i64, cached: bool) -> Value {

@@ -24,21 +24,7 @@ where
     /// As `axum::Json`, but an object that names a key twice is refused
     /// (serde_json would keep the last one silently).
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let json = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(is_json);
-        if !json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "expected a request body with Content-Type: application/json",
-            ));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::new(e.status(), code_of_body(e.status()), e.body_text()))?;
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
         let value = crate::common::json::from_slice_strict(&bytes).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -59,6 +45,38 @@ where
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// A JSON body's bytes, for handlers that read it their own way (a suite
+/// inside it is read without building its whole tree). The content type
+/// and the body limit are checked as [`Json`] checks them.
+#[derive(Debug, Clone)]
+pub struct JsonBytes(pub axum::body::Bytes);
+
+impl<S> FromRequest<S> for JsonBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json);
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected a request body with Content-Type: application/json",
+            ));
+        }
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|e| ApiError::new(e.status(), code_of_body(e.status()), e.body_text()))
     }
 }
 

@@ -155,11 +155,9 @@ impl OptimizeService {
                     req.suite_id, req.prompt_idx
                 ))
             })?;
-        let mut doc: Value = serde_json::from_str(&config)
+        let mut doc = crate::suite::Document::from_json(&config)
             .map_err(|e| invalid("suiteId", format!("the stored suite is unreadable: {e}")))?;
-        let Value::Object(root) = &mut doc else {
-            return Err(invalid("suiteId", "the stored suite is not a mapping"));
-        };
+        let root = doc.root_mut();
         let prompts: Vec<Value> = std::iter::once(json!({"label": "original", "raw": original}))
             .chain(
                 req.candidates

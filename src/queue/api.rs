@@ -296,8 +296,7 @@ impl TestQueue {
             .execution_config(id)
             .await?
             .ok_or(QueueError::NotFound(id))?;
-        let doc: Value =
-            serde_json::from_str(&config).map_err(|e| QueueError::InvalidRequest(e.to_string()))?;
+        let doc = suite::Document::from_json(&config).map_err(QueueError::InvalidRequest)?;
         // Providers are not called: do not build them (or read their keys).
         let suite = suite::parse_document(&doc, &|_| Vec::new())
             .map_err(QueueError::InvalidSuite)?
@@ -329,7 +328,7 @@ impl TestQueue {
 struct ExportState {
     execution: ExecutionRecord,
     suite: Suite,
-    doc: Value,
+    doc: suite::Document,
     format: ExportFormat,
     totals: Vec<crate::storage::GroupTotals>,
     storage: crate::storage::Storage,

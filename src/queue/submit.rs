@@ -14,7 +14,7 @@ use crate::providers::{self, Provider};
 use crate::storage::{
     ExecutionRecord, ExecutionStatus, JobSpec, NewExecution, PendingJob, Priority,
 };
-use crate::suite::{self, Format, Problem, Suite, SuiteError};
+use crate::suite::{self, Document, Format, Problem, Suite, SuiteError};
 
 /// Where the suite comes from.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ pub enum SuiteSource {
     },
     /// A document already parsed (`promptgauge run`, after it inlined
     /// the suite's files).
-    Document(Value),
+    Document(Document),
 }
 
 /// Jobs stored per writer command. A write queued behind a chunk (the
@@ -175,13 +175,13 @@ impl TestQueue {
 
 /// A suite ready to run, and the document it came from.
 pub(super) struct Prepared {
-    doc: Value,
+    doc: Document,
     suite: Arc<Suite>,
     warnings: Vec<Problem>,
 }
 
 fn prepare(
-    doc: Value,
+    doc: Document,
     providers: Option<&[String]>,
     credentials: &Credentials,
 ) -> Result<Prepared, QueueError> {
@@ -195,12 +195,12 @@ fn prepare(
     })
 }
 
-async fn stored_doc(storage: &crate::storage::Storage, id: i64) -> Result<Value, QueueError> {
+async fn stored_doc(storage: &crate::storage::Storage, id: i64) -> Result<Document, QueueError> {
     let (_, config) = storage
         .get_suite(id)
         .await?
         .ok_or(QueueError::SuiteNotFound(id))?;
-    serde_json::from_str(&config)
+    Document::from_json(&config)
         .map_err(|e| QueueError::InvalidRequest(format!("stored suite {id} is unreadable: {e}")))
 }
 
@@ -310,8 +310,7 @@ impl Shared {
             .execution_config(record.id)
             .await?
             .ok_or(QueueError::NotFound(record.id))?;
-        let doc: Value =
-            serde_json::from_str(&config).map_err(|e| QueueError::InvalidRequest(e.to_string()))?;
+        let doc = Document::from_json(&config).map_err(QueueError::InvalidRequest)?;
         let suite = Arc::new(
             suite::parse_document(&doc, &self.checker())
                 .map_err(QueueError::InvalidSuite)?
@@ -393,14 +392,14 @@ fn build_provider(
 }
 
 /// Keeps only the providers named (by id or label) in the document.
-fn select_providers(mut doc: Value, wanted: Option<&[String]>) -> Result<Value, QueueError> {
+fn select_providers(mut doc: Document, wanted: Option<&[String]>) -> Result<Document, QueueError> {
     let Some(wanted) = wanted else { return Ok(doc) };
     if wanted.is_empty() {
         return Err(QueueError::InvalidRequest(
             "`providers` must name at least one provider".into(),
         ));
     }
-    let entries: Vec<Value> = match doc.get("providers") {
+    let entries: Vec<Value> = match doc.root().get("providers") {
         Some(Value::Array(a)) => a.clone(),
         Some(other @ Value::String(_)) => vec![other.clone()],
         _ => Vec::new(),
@@ -441,6 +440,7 @@ fn select_providers(mut doc: Value, wanted: Option<&[String]>) -> Result<Value, 
         .into_iter()
         .filter(|e| name(e).iter().any(|n| wanted.contains(n)))
         .collect();
-    doc["providers"] = Value::Array(kept);
+    doc.root_mut()
+        .insert("providers".to_owned(), Value::Array(kept));
     Ok(doc)
 }

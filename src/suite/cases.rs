@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::document::Tests;
 use super::provider::provider_spec;
 use super::report::Report;
 use super::template::{Engine, Templates};
@@ -69,6 +70,7 @@ pub(super) struct Cases {
 
 pub(super) fn test_cases(
     root: &Map<String, Value>,
+    tests: Tests<'_>,
     templates: &Templates,
     prompts: usize,
     check_provider: &dyn Fn(&ProviderSpec) -> Vec<String>,
@@ -86,14 +88,20 @@ pub(super) fn test_cases(
         }
     };
     let empty = Value::Object(Map::new());
-    let tests: Vec<&Value> = match root.get("tests") {
-        None | Some(Value::Null) => vec![&empty], // promptfoo runs each prompt once
-        Some(Value::Array(a)) if a.is_empty() => vec![&empty],
-        Some(Value::Array(a)) => a.iter().collect(),
-        Some(block @ Value::Object(o)) if o.contains_key("csv") => vec![block],
+    let tests: Vec<Item<'_>> = match tests {
+        Tests::Items(items) if items.is_empty() => vec![Item::Value(&empty)],
+        // Each read when its turn comes, so only one is a tree at a time.
+        Tests::Items(items) => items.iter().map(|raw| Item::Raw(raw)).collect(),
+        // promptfoo runs each prompt once.
+        Tests::Value(None | Some(Value::Null)) => vec![Item::Value(&empty)],
+        Tests::Value(Some(Value::Array(a))) if a.is_empty() => vec![Item::Value(&empty)],
+        Tests::Value(Some(Value::Array(a))) => a.iter().map(Item::Value).collect(),
+        Tests::Value(Some(block @ Value::Object(o))) if o.contains_key("csv") => {
+            vec![Item::Value(block)]
+        }
         // A file reference; reported as one by the parser.
-        Some(Value::String(s)) if s.starts_with("file://") => Vec::new(),
-        Some(other) => {
+        Tests::Value(Some(Value::String(s))) if s.starts_with("file://") => Vec::new(),
+        Tests::Value(Some(other)) => {
             r.problem("tests", format!("must be a list, got {}", kind_of(other)));
             return Cases {
                 tests: Vec::new(),
@@ -112,8 +120,23 @@ pub(super) fn test_cases(
         .provider
         .as_ref()
         .map(|p| b.provider("defaultTest.provider", p, check_provider, r));
-    for (i, t) in tests.into_iter().enumerate() {
+    for (i, item) in tests.into_iter().enumerate() {
         let at = format!("tests[{i}]");
+        let read;
+        let t: &Value = match item {
+            Item::Value(v) => v,
+            Item::Raw(raw) => match crate::common::json::from_slice_strict(raw.get().as_bytes()) {
+                Ok(v) => {
+                    read = v;
+                    super::parse::file_references_in(at.clone(), &read, r);
+                    &read
+                }
+                Err(e) => {
+                    r.problem(at, format!("not valid JSON: {e}"));
+                    continue;
+                }
+            },
+        };
         if let Some(block) = t.as_object().filter(|o| o.contains_key("csv")) {
             if !b.add_csv(
                 i,
@@ -161,6 +184,13 @@ pub(super) fn test_cases(
         tests: b.out,
         test_providers: b.providers,
     }
+}
+
+/// One item of `tests`: a value of the document, or the compact text of
+/// a list item, read when its turn comes.
+enum Item<'a> {
+    Value(&'a Value),
+    Raw(&'a serde_json::value::RawValue),
 }
 
 /// What test expansion accumulates.

@@ -9,6 +9,7 @@
 //! caller passes a check for provider specs.
 
 mod cases;
+mod document;
 pub mod files;
 mod parse;
 mod provider;
@@ -26,6 +27,7 @@ use crate::assertions::Assertion;
 use template::Templates;
 use vars::StagedVars;
 
+pub use document::{Document, Embedded, Envelope};
 pub use parse::{document, labels, parse, parse_document, test_labels};
 
 /// Largest suite document, in bytes: a 100,000-test suite with a few

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::document::Document;
 use super::provider::provider_spec;
 use super::report::Report;
 use super::template::Templates;
@@ -35,8 +36,8 @@ pub fn parse(
     parse_document(&document(source, format)?, check_provider)
 }
 
-/// The document as JSON, checked for size and syntax only.
-pub fn document(source: &str, format: Format) -> Result<Value, SuiteError> {
+/// The document, checked for size and syntax only.
+pub fn document(source: &str, format: Format) -> Result<Document, SuiteError> {
     let fail = |message: String| SuiteError {
         problems: vec![Problem::new("", message)],
     };
@@ -47,10 +48,11 @@ pub fn document(source: &str, format: Format) -> Result<Value, SuiteError> {
         )));
     }
     match format {
-        Format::Json => crate::common::json::from_slice_strict(source.as_bytes())
-            .map_err(|e| fail(format!("not valid JSON: {e}"))),
+        Format::Json => {
+            Document::from_json(source).map_err(|e| fail(format!("not valid JSON: {e}")))
+        }
         Format::Yaml => {
-            crate::yaml::from_str(source).map_err(|e| fail(format!("not valid YAML: {e}")))
+            Document::from_yaml(source).map_err(|e| fail(format!("not valid YAML: {e}")))
         }
     }
 }
@@ -120,19 +122,12 @@ pub fn test_labels(config: &str) -> Vec<String> {
         .collect()
 }
 
-/// Parses a suite from its JSON document (see [`document`]).
+/// Parses a suite from its document (see [`document`]).
 pub fn parse_document(
-    doc: &Value,
+    doc: &Document,
     check_provider: &dyn Fn(&ProviderSpec) -> Vec<String>,
 ) -> Result<Loaded, SuiteError> {
-    let Value::Object(root) = doc else {
-        return Err(SuiteError {
-            problems: vec![Problem::new(
-                "",
-                format!("a suite must be a mapping of keys, got {}", kind_of(doc)),
-            )],
-        });
-    };
+    let root = doc.root();
 
     let mut r = Report::default();
     for (key, why) in TOP_UNRUNNABLE {
@@ -169,7 +164,7 @@ pub fn parse_document(
             }
         };
     let cases = match &templates {
-        Some(t) => cases::test_cases(root, t, prompts.len(), check_provider, &mut r),
+        Some(t) => cases::test_cases(root, doc.tests(), t, prompts.len(), check_provider, &mut r),
         None => cases::Cases {
             tests: Vec::new(),
             test_providers: Vec::new(),
@@ -411,26 +406,28 @@ pub(super) fn file_reference(s: &str) -> String {
 /// service never reads its own files for a suite: `promptgauge run`
 /// resolves them from the suite's folder and sends the suite inlined.
 fn file_references(root: &Map<String, Value>, r: &mut Report) {
-    fn walk(at: String, v: &Value, r: &mut Report) {
-        match v {
-            Value::String(s) if s.starts_with("file://") => r.problem(at, file_reference(s)),
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    walk(format!("{at}[{i}]"), item, r);
-                }
-            }
-            Value::Object(map) => {
-                for (k, item) in map {
-                    walk(format!("{at}.{k}"), item, r);
-                }
-            }
-            _ => {}
-        }
-    }
     for key in ["prompts", "providers", "tests", "defaultTest"] {
         if let Some(v) = root.get(key) {
-            walk(key.to_owned(), v, r);
+            file_references_in(key.to_owned(), v, r);
         }
+    }
+}
+
+/// Every `file://` string in `v` (at `at`), reported as a problem.
+pub(super) fn file_references_in(at: String, v: &Value, r: &mut Report) {
+    match v {
+        Value::String(s) if s.starts_with("file://") => r.problem(at, file_reference(s)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                file_references_in(format!("{at}[{i}]"), item, r);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                file_references_in(format!("{at}.{k}"), item, r);
+            }
+        }
+        _ => {}
     }
 }
 

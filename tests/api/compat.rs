@@ -46,7 +46,7 @@ fn load(config: &Path) -> Value {
     let source = std::fs::read_to_string(config).expect("config readable");
     let doc = promptgauge::suite::document(&source, promptgauge::suite::Format::Yaml)
         .expect("config parses");
-    promptgauge::suite::files::inline(doc, config.parent().unwrap())
+    promptgauge::suite::files::inline(doc.into_value(), config.parent().unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", config.display()))
 }
 

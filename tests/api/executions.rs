@@ -276,8 +276,9 @@ fn row_counts(app: &crate::helpers::TestApp) -> [i64; 5] {
 }
 
 async fn refused(res: reqwest::Response, status: u16) -> Value {
-    assert_eq!(res.status(), status);
+    let got = res.status();
     let body: Value = res.json().await.unwrap();
+    assert_eq!(got, status, "{body}");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -378,7 +379,7 @@ async fn bad_execution_requests_list_every_problem_and_store_nothing() {
     refused(
         app.post_raw("/api/executions", "application/json", "[1, 2]")
             .await,
-        422,
+        400,
     )
     .await;
     refused(

@@ -119,7 +119,13 @@ async fn the_performance_api_refuses_bad_input_by_name() {
             .unwrap()
             .contains("<script>alert(1)</script>'; DROP TABLE alerts")
     );
+    // Past the longest request target read: a JSON 414.
     let long = "m".repeat(10_000);
+    let res = app.get(&format!("/api/performance/metrics/{long}")).await;
+    assert_eq!(res.status(), 414);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "uri_too_long");
+    let long = "m".repeat(4_000);
     assert_eq!(
         app.get(&format!("/api/performance/metrics/{long}"))
             .await

@@ -177,7 +177,10 @@ async fn queue(
     let at = now_ms();
     let submitted = q
         .submit(SubmitRequest {
-            suite: SuiteSource::Document(suite(tests, latency_ms)),
+            suite: SuiteSource::Document(
+                crate::suite::Document::from_value(suite(tests, latency_ms))
+                    .map_err(anyhow::Error::msg)?,
+            ),
             providers: None,
             max_concurrency: Some(concurrency as u32),
             priority: Priority::Normal,

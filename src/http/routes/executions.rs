@@ -8,16 +8,16 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::export::ExportFormat;
 use crate::http::error::ApiError;
-use crate::http::extract::{Json, Path, Query};
+use crate::http::extract::{Json, JsonBytes, Path, Query};
 use crate::http::params;
 use crate::http::state::AppState;
 use crate::queue::{ExecutionView, Page, ResultView, SubmitRequest, Submitted, SuiteSource};
 use crate::storage::{ExecutionStatus, Priority, ResultFilter};
-use crate::suite::{Format, Problem};
+use crate::suite::{Embedded, Envelope, Format, Problem};
 
 const FIELDS: &[&str] = &[
     "suiteId",
@@ -29,17 +29,31 @@ const FIELDS: &[&str] = &[
 ];
 
 /// Starts an execution of a stored (`suiteId`) or inline (`suite`) suite.
+/// An inline suite is read as the body streams by, its tests kept as text
+/// until each is parsed, never as one tree.
 pub(in crate::http) async fn create(
     State(state): State<AppState>,
-    Json(body): Json<Map<String, Value>>,
+    JsonBytes(body): JsonBytes,
 ) -> Result<(StatusCode, Json<Submitted>), ApiError> {
-    let request = submit_request(&body)?;
+    let envelope = Envelope::from_json(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("Failed to parse the request body as JSON: {e}"),
+        )
+    })?;
+    drop(body);
+    let request = submit_request(envelope)?;
     let submitted = state.queue.submit(request).await?;
     Ok((StatusCode::ACCEPTED, Json(submitted)))
 }
 
 /// Checks every field of the body, reporting all problems at once.
-fn submit_request(body: &Map<String, Value>) -> Result<SubmitRequest, ApiError> {
+fn submit_request(envelope: Envelope) -> Result<SubmitRequest, ApiError> {
+    let Envelope {
+        fields: body,
+        suite,
+    } = envelope;
     let mut problems = Vec::new();
     let mut problem = |at: &str, msg: String| problems.push(Problem::new(at, msg));
     for key in body.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
@@ -48,7 +62,7 @@ fn submit_request(body: &Map<String, Value>) -> Result<SubmitRequest, ApiError> 
             format!("unknown field; expected one of {}", FIELDS.join(", ")),
         );
     }
-    let suite = match (body.get("suiteId"), body.get("suite")) {
+    let suite = match (body.get("suiteId"), suite) {
         (Some(_), Some(_)) => {
             problem("suite", "give either `suiteId` or `suite`, not both".into());
             None
@@ -60,15 +74,12 @@ fn submit_request(body: &Map<String, Value>) -> Result<SubmitRequest, ApiError> 
                 None
             }
         },
-        (None, Some(Value::String(s))) => Some(SuiteSource::Inline {
-            format: Format::detect(s),
-            source: s.clone(),
+        (None, Some(Embedded::Text(s))) => Some(SuiteSource::Inline {
+            format: Format::detect(&s),
+            source: s,
         }),
-        (None, Some(v @ Value::Object(_))) => Some(SuiteSource::Inline {
-            source: v.to_string(),
-            format: Format::Json,
-        }),
-        (None, Some(v)) => {
+        (None, Some(Embedded::Document(doc))) => Some(SuiteSource::Document(doc)),
+        (None, Some(Embedded::Other(v))) => {
             problem(
                 "suite",
                 format!("must be a YAML/JSON string or an object, got {v}"),
