@@ -89,7 +89,7 @@ pub(super) fn test_cases(
     };
     let empty = Value::Object(Map::new());
     let tests: Vec<Item<'_>> = match tests {
-        Tests::Items(items) if items.is_empty() => vec![Item::Value(&empty)],
+        Tests::Items([]) => vec![Item::Value(&empty)],
         // Each read when its turn comes, so only one is a tree at a time.
         Tests::Items(items) => items.iter().map(|raw| Item::Raw(raw)).collect(),
         // promptfoo runs each prompt once.
