@@ -247,6 +247,7 @@ impl App {
             limits,
         } = self;
         tracker.spawn(refresh_statistics(storage.clone(), token.clone()));
+        tracker.spawn(crate::common::memory::keep_trimmed(token.clone()));
         tracker.spawn(state.analytics.clone().compact(token.clone()));
         let queue = state.queue.clone();
         let recovering = queue.clone();

@@ -279,12 +279,17 @@ fn main() -> ExitCode {
 /// writer and reader threads, that held a peak RSS 50 MB above what was in
 /// use (BENCHMARKS.md, queue-100k-memory). Two arenas, each thread with its
 /// own tcache in front, keep RSS close to the heap at no measured cost.
+/// Blocks of 1 MiB and more (a request body, a suite's test list) are
+/// always their own mappings, returned to the system when freed: glibc's
+/// default raises that threshold after the first large free, and the next
+/// 20 MB body then landed in the heap and kept it from shrinking.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: called first in main, before any other thread exists;
     // mallopt only changes allocator tuning.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 

@@ -178,7 +178,7 @@ pub async fn store(
                 config: doc.clone(),
                 config_hash: crate::hash::sha256_hex(doc.as_bytes()),
                 prompts: Vec::new(),
-                tests: Vec::new(),
+                tests: Box::new(|| Box::new(std::iter::empty())),
             })
             .await?;
         suites.push(id);

@@ -69,9 +69,9 @@ fn row(r: &Value, kind: &str, code: &str, suite: Option<&Suite>, style: Style) -
     );
     let test = suite
         .and_then(|s| s.tests.get(t))
-        .map(|test| match &test.description {
-            Some(d) => d.clone(),
-            None => Value::Object(test.vars.clone()).to_string(),
+        .map(|test| match test.description() {
+            Some(d) => d.to_owned(),
+            None => test.vars_json().to_owned(),
         })
         .unwrap_or_else(|| format!("test {t}"));
     let prompt = suite

@@ -5,6 +5,7 @@
 
 pub mod files;
 pub mod json;
+pub mod memory;
 pub mod pool;
 pub mod time;
 pub mod tls;

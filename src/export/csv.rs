@@ -39,9 +39,10 @@ pub fn csv_row(ctx: &ExportContext<'_>, r: &ResultRecord) -> String {
         r.test_idx.to_string(),
         r.provider.clone(),
         r.model.clone(),
-        test.and_then(|t| t.description.clone()).unwrap_or_default(),
-        test.map(|t| serde_json::Value::Object(t.vars.clone()).to_string())
-            .unwrap_or_default(),
+        test.and_then(|t| t.description())
+            .unwrap_or_default()
+            .to_owned(),
+        test.map(|t| t.vars_json().to_owned()).unwrap_or_default(),
         r.output.clone().unwrap_or_default(),
         r.passed.to_string(),
         r.score.to_string(),

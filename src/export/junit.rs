@@ -71,7 +71,7 @@ pub fn junit_case(ctx: &ExportContext<'_>, classname: &str, r: &ResultRecord) ->
         .suite
         .tests
         .get(r.test_idx as usize)
-        .and_then(|t| t.description.as_deref())
+        .and_then(|t| t.description())
         .map(|d| inline(d, MAX_NAME))
         .filter(|d| !d.is_empty());
     let name = match description {

@@ -94,7 +94,7 @@ pub fn promptfoo_result(ctx: &ExportContext<'_>, r: &ResultRecord) -> Value {
         "prompt": {"raw": rendered, "label": prompt.map(|p| p.label.clone())},
         "provider": {"id": provider.map_or(r.provider.as_str(), |p| p.id.as_str()),
                      "label": provider.and_then(|p| p.label.clone()).unwrap_or_default()},
-        "vars": test.map_or(Value::Object(Map::new()), |t| Value::Object(t.vars.clone())),
+        "vars": test.map_or(Value::Object(Map::new()), |t| Value::Object(t.vars())),
         "response": r.output.as_ref().map(|o| json!({
             "output": o, "cached": r.cached, "cost": r.cost_usd, "tokenUsage": usage,
         })),
@@ -108,7 +108,7 @@ pub fn promptfoo_result(ctx: &ExportContext<'_>, r: &ResultRecord) -> Value {
         "cost": r.cost_usd,
         "tokenUsage": usage,
         "testCase": test.map(|t| json!({
-            "description": t.description, "vars": t.vars, "assert": t.assert_specs(), "metadata": t.metadata,
+            "description": t.description(), "vars": t.vars(), "assert": t.assert_specs(), "metadata": t.metadata(),
         })),
         "metadata": {"model": r.model},
     })

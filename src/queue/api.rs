@@ -89,6 +89,35 @@ pub struct ResultView {
     pub grading_result: Value,
 }
 
+/// A suite's test rows, made as the writer stores them; tests that share
+/// one assertion list share its JSON.
+fn test_rows(suite: Arc<Suite>) -> crate::storage::TestRows {
+    Box::new(move || {
+        let json = |v: &serde_json::Map<String, Value>| Value::Object(v.clone()).to_string();
+        let mut last: Option<(usize, String)> = None;
+        let suite = suite.clone();
+        Box::new((0..suite.tests.len()).map(move |i| {
+            let t = &suite.tests[i];
+            let key = t.assertions.as_ptr() as usize;
+            let assertions = match &last {
+                Some((k, text)) if *k == key => text.clone(),
+                _ => {
+                    let text = serde_json::to_string(&t.assert_specs()).unwrap_or_default();
+                    last = Some((key, text.clone()));
+                    text
+                }
+            };
+            NewTestCase {
+                description: t.description().map(str::to_owned),
+                vars: t.vars_json().to_owned(),
+                assertions,
+                threshold: t.threshold(),
+                metadata: json(t.metadata()),
+            }
+        }))
+    })
+}
+
 /// Chunks of an export, in order.
 pub type ExportStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, QueueError>> + Send>>;
 
@@ -102,9 +131,9 @@ impl TestQueue {
         let doc = suite::document(&source, format).map_err(QueueError::InvalidSuite)?;
         let loaded = suite::parse_document(&doc, &self.shared.checker())
             .map_err(QueueError::InvalidSuite)?;
-        let s = &loaded.suite;
         let config = doc.to_string();
-        let json = |v: &serde_json::Map<String, Value>| Value::Object(v.clone()).to_string();
+        drop(doc);
+        let s = Arc::new(loaded.suite);
         let new = NewSuite {
             name: s.description.clone().unwrap_or_else(|| "suite".to_owned()),
             description: s.description.clone(),
@@ -117,25 +146,26 @@ impl TestQueue {
                 .iter()
                 .map(|p| (p.label.clone(), p.raw.clone()))
                 .collect(),
-            tests: s
-                .tests
-                .iter()
-                .map(|t| NewTestCase {
-                    description: t.description.clone(),
-                    vars: json(&t.vars),
-                    assertions: serde_json::to_string(&t.assert_specs()).unwrap_or_default(),
-                    threshold: t.threshold,
-                    metadata: json(&t.metadata),
-                })
-                .collect(),
+            tests: test_rows(s.clone()),
         };
-        let (id, created) = self.shared.storage.create_suite(new).await?;
-        let (record, _) = self
+        let tests = s.tests.len();
+        let stored = self.shared.storage.create_suite(new).await;
+        drop(s);
+        // A large suite is gone from memory, and its rows from the
+        // writer's cache: give the pages back.
+        if tests >= crate::common::memory::LARGE {
+            let _ = self.shared.storage.release_memory().await;
+            crate::common::memory::release_after(tests);
+        }
+        let (id, created) = stored?;
+        let (mut record, _) = self
             .shared
             .storage
             .get_suite(id)
             .await?
             .ok_or(QueueError::SuiteNotFound(id))?;
+        // The client just sent it; `GET /api/suites/{id}` has it.
+        record.source = None;
         Ok(StoredSuite {
             suite: record,
             warnings: loaded.warnings,

@@ -49,7 +49,7 @@ pub(super) async fn run_job(
     let test = &run.suite.tests[t];
     let started = Instant::now();
     let mut permit = Some(permit);
-    let rendered = match &test.error {
+    let rendered = match test.error() {
         // Known before any call: promptfoo would call, then fail grading.
         Some(e) => Err(format!("the test cannot be graded: {e}")),
         None => run
@@ -103,7 +103,7 @@ async fn grade(ctx: &JobContext, t: usize, c: Completion) -> (Judgement, Option<
                 cost: Some(c.cost_usd),
                 finish_reason: c.finish_reason.as_deref(),
             };
-            let j = judge(&test.assertions, test.threshold, Ok(&output));
+            let j = judge(&test.assertions, test.threshold(), Ok(&output));
             (j, c)
         })
         .await;

@@ -305,6 +305,18 @@ impl Shared {
         }
         publish::ended(self, run.id).await;
         run.ended.cancel();
+        // A large run over and nothing else running: the writer's cache
+        // and the heap give their pages back (the periodic trim catches
+        // what the last references free later).
+        let idle = self
+            .runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
+        if idle && run.total as usize >= crate::common::memory::LARGE {
+            let _ = self.storage.release_memory().await;
+            crate::common::memory::release_after(run.total as usize);
+        }
     }
 
     /// The lane for a provider, shared by every execution that calls it.

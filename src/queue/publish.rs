@@ -68,7 +68,7 @@ pub(super) fn results<'a>(
                 .suite
                 .tests
                 .get(row.test_idx as usize)
-                .and_then(|t| t.description.as_deref())
+                .and_then(|t| t.description())
                 .map(Into::into),
             // The column's label, unless the test called its own provider.
             provider: run

@@ -130,7 +130,7 @@ impl Run {
 
     /// What test `test_idx` in column `v` calls.
     pub(super) fn target(&self, v: usize, test_idx: usize) -> &Target {
-        match self.suite.tests[test_idx].provider {
+        match self.suite.tests[test_idx].provider() {
             Some(i) => &self.test_targets[i],
             None => &self.columns[v],
         }

@@ -131,10 +131,14 @@ impl TestQueue {
                 },
             )
             .await?;
+        let warnings = warnings.clone();
+        drop(prepared);
+        // The document and what parsing it took are gone: give pages back.
+        crate::common::memory::release_after(total as usize);
         Ok(Submitted {
             id,
             total,
-            warnings: warnings.clone(),
+            warnings,
         })
     }
 

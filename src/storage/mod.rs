@@ -49,7 +49,7 @@ pub use queries::optimize::{NewSuggestion, SuggestionRecord};
 pub use queries::provider_cache::{CachedResponse, NewCacheEntry};
 pub use queries::reports::{NewReport, ReportRecord};
 pub use queries::results::{GroupTotals, NewTestResult, ResultCounts, ResultFilter, ResultRecord};
-pub use queries::suites::{NewSuite, NewTestCase, SuiteRecord};
+pub use queries::suites::{NewSuite, NewTestCase, SuiteRecord, TestRows};
 
 use crate::metrics::StorageMetrics;
 use checkpointer::WalLimits;
@@ -76,6 +76,7 @@ mod op {
     pub(super) const PENDING_JOBS: &str = "pending_jobs";
     pub(super) const LIST_RESULTS: &str = "list_results";
     pub(super) const EXPORT_RESULTS: &str = "export_results";
+    pub(super) const RELEASE_MEMORY: &str = "release_memory";
     pub(super) const ALERT_WRITE: &str = "alert_write";
     pub(super) const ALERT_READ: &str = "alert_read";
     pub(super) const MONITOR_SAMPLES_WRITE: &str = "monitor_samples_write";
@@ -110,6 +111,7 @@ mod op {
         PENDING_JOBS,
         LIST_RESULTS,
         EXPORT_RESULTS,
+        RELEASE_MEMORY,
         ALERT_WRITE,
         ALERT_READ,
         MONITOR_SAMPLES_WRITE,
@@ -308,6 +310,18 @@ impl Storage {
         self.inner
             .writer
             .call(op::OPTIMIZE, queries::maintenance::optimize)
+            .await
+    }
+
+    /// Frees the writer's page cache (up to 128 MiB) after a bulk write
+    /// (a large suite stored, a large execution ended): it refills from
+    /// the OS page cache when writes need it again.
+    pub async fn release_memory(&self) -> Result<(), StorageError> {
+        self.inner
+            .writer
+            .call(op::RELEASE_MEMORY, |c| {
+                c.execute_batch("PRAGMA shrink_memory")
+            })
             .await
     }
 

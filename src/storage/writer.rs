@@ -66,7 +66,12 @@ where
     }
 
     fn finish(self: Box<Self>, outcome: Result<(), StorageError>) {
-        let Self { value, reply, .. } = *self;
+        let Self {
+            value, reply, f, ..
+        } = *self;
+        // What the closure owns (a suite's rows) is freed before the
+        // caller resumes, so it can give the memory back at once.
+        drop(f);
         let result = outcome.map(|()| value.expect("a committed command has its value"));
         // The caller may have given up waiting; the write stands regardless.
         let _ = reply.send(result);

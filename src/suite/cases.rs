@@ -14,7 +14,7 @@ use super::provider::provider_spec;
 use super::report::Report;
 use super::template::{Engine, Templates};
 use super::vars::{self, StagedVars};
-use super::{MAX_ASSERTIONS, MAX_TESTS, ProviderSpec, TestCase, kind_of};
+use super::{MAX_ASSERTIONS, MAX_TESTS, ProviderSpec, TestCase, TestExtra, kind_of};
 use crate::assertions::{Assertion, parse_assertion};
 
 const TEST_KEYS: &[&str] = &[
@@ -88,6 +88,10 @@ pub(super) fn test_cases(
         }
     };
     let empty = Value::Object(Map::new());
+    let items_hint = match &tests {
+        Tests::Items(items) => items.len(),
+        Tests::Value(_) => 0,
+    };
     let tests: Vec<Item<'_>> = match tests {
         Tests::Items([]) => vec![Item::Value(&empty)],
         // Each read when its turn comes, so only one is a tree at a time.
@@ -114,7 +118,9 @@ pub(super) fn test_cases(
         grader: Grader::default(),
         providers: Vec::new(),
         missing: BTreeMap::new(),
-        out: Vec::new(),
+        lists: Lists::default(),
+        // One test per item at least; list vars add to it.
+        out: Vec::with_capacity(items_hint.min(MAX_TESTS)),
     };
     let default_provider = default
         .provider
@@ -180,8 +186,10 @@ pub(super) fn test_cases(
             ),
         );
     }
+    let mut tests = b.out;
+    tests.shrink_to_fit();
     Cases {
-        tests: b.out,
+        tests,
         test_providers: b.providers,
     }
 }
@@ -200,7 +208,30 @@ struct Builder<'e> {
     providers: Vec<ProviderSpec>,
     /// Per prompt: var name -> (tests without it, first such test).
     missing: BTreeMap<usize, BTreeMap<String, (usize, String)>>,
+    lists: Lists,
     out: Vec<TestCase>,
+}
+
+/// Assertion lists shared between tests: a suite whose tests all take
+/// `defaultTest`'s assertions holds that list once, not a million times.
+#[derive(Default)]
+struct Lists(HashMap<Vec<usize>, Arc<[Arc<Assertion>]>>);
+
+impl Lists {
+    /// Distinct lists kept for sharing; past it each test has its own.
+    const MAX: usize = 10_000;
+
+    fn intern(&mut self, list: Vec<Arc<Assertion>>) -> Arc<[Arc<Assertion>]> {
+        let key: Vec<usize> = list.iter().map(|a| Arc::as_ptr(a) as usize).collect();
+        if let Some(shared) = self.0.get(&key) {
+            return shared.clone();
+        }
+        let shared: Arc<[Arc<Assertion>]> = list.into();
+        if self.0.len() < Self::MAX {
+            self.0.insert(key, shared.clone());
+        }
+        shared
+    }
 }
 
 impl Builder<'_> {
@@ -263,7 +294,7 @@ impl Builder<'_> {
                 None => {
                     r.problem(
                         "tests",
-                        format!("more than {MAX_TESTS} test cases once list vars are expanded"),
+                        format!("more than {MAX_TESTS} test cases (each combination of list vars counts)"),
                     );
                     return false;
                 }
@@ -284,20 +315,19 @@ impl Builder<'_> {
                     Err(e) => (Vec::new(), Some(e)),
                 },
             };
-            self.out.push(TestCase {
-                idx: self.out.len(),
-                source_idx: i,
+            let assertions = self.lists.intern(assertions);
+            let extra = TestExtra {
                 description: own.description.clone(),
-                vars: combo,
                 staged,
-                assertions,
                 threshold: own.threshold.or(default.threshold),
                 metadata: metadata.clone(),
                 prefix: own.prefix.clone().or_else(|| default.prefix.clone()),
                 suffix: own.suffix.clone().or_else(|| default.suffix.clone()),
                 provider,
                 error,
-            });
+            };
+            self.out
+                .push(TestCase::new(self.out.len(), i, combo, assertions, extra));
         }
         true
     }

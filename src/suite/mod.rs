@@ -166,16 +166,24 @@ impl Suite {
     /// Renders prompt `prompt_idx` with a test's vars, its `prefix` and
     /// `suffix` around the template, as promptfoo does.
     pub fn render_prompt(&self, prompt_idx: usize, test: &TestCase) -> Result<String, String> {
-        let json_vars = test.staged.resolved.as_ref().unwrap_or(&test.vars);
-        let text_vars = test.staged.rendered.as_ref().unwrap_or(json_vars);
-        if test.prefix.is_none() && test.suffix.is_none() {
+        let staged = test.staged();
+        let vars;
+        let json_vars = match &staged.resolved {
+            Some(resolved) => resolved,
+            None => {
+                vars = test.vars();
+                &vars
+            }
+        };
+        let text_vars = staged.rendered.as_ref().unwrap_or(json_vars);
+        if test.prefix().is_none() && test.suffix().is_none() {
             return self.templates.render(prompt_idx, text_vars, json_vars);
         }
         let raw = format!(
             "{}{}{}",
-            test.prefix.as_deref().unwrap_or_default(),
+            test.prefix().unwrap_or_default(),
             self.prompts[prompt_idx].raw,
-            test.suffix.as_deref().unwrap_or_default()
+            test.suffix().unwrap_or_default()
         );
         self.templates.render_raw(&raw, text_vars, json_vars)
     }
@@ -217,22 +225,31 @@ impl ProviderSpec {
     }
 }
 
-/// One test case, after `defaultTest` merging and var expansion.
+/// One test case, after `defaultTest` merging and var expansion. Small:
+/// a suite holds up to a million of them, so what most tests lack lives in
+/// one optional box, and tests with the same assertions share one list.
 #[derive(Debug, Clone)]
 pub struct TestCase {
     /// Position among the expanded tests (promptfoo's `testIdx`).
     pub idx: usize,
     /// Position of the test in the document's `tests`.
     pub source_idx: usize,
+    /// Variables as configured (`defaultTest`'s under the test's), as
+    /// compact JSON: a map per test cost a million-test suite 200 MB more.
+    vars: Box<str>,
+    /// Prepared assertions (`defaultTest`'s first), each keeps its spec
+    /// with templated values rendered; identical lists are one.
+    pub assertions: Arc<[Arc<Assertion>]>,
+    extra: Option<Box<TestExtra>>,
+}
+
+/// What a test may have besides its vars and assertions.
+#[derive(Debug, Clone, Default)]
+pub struct TestExtra {
     /// `description`.
     pub description: Option<String>,
-    /// Variables as configured (`defaultTest`'s under the test's).
-    pub vars: Map<String, Value>,
     /// The vars as promptfoo renders with them, where they differ.
     pub staged: StagedVars,
-    /// Prepared assertions (`defaultTest`'s first), shared between tests;
-    /// each keeps its spec with templated values rendered.
-    pub assertions: Vec<Arc<Assertion>>,
     /// `threshold` (the test's, else `defaultTest`'s).
     pub threshold: Option<f64>,
     /// `metadata`, `defaultTest`'s merged under the test's.
@@ -247,6 +264,94 @@ pub struct TestCase {
     /// Why the test cannot be graded (an assertion its vars make invalid):
     /// it is recorded as an error without calling the provider.
     pub error: Option<String>,
+}
+
+impl TestExtra {
+    fn is_empty(&self) -> bool {
+        self.description.is_none()
+            && self.staged == StagedVars::default()
+            && self.threshold.is_none()
+            && self.metadata.is_empty()
+            && self.prefix.is_none()
+            && self.suffix.is_none()
+            && self.provider.is_none()
+            && self.error.is_none()
+    }
+}
+
+static NO_EXTRA: std::sync::LazyLock<TestExtra> = std::sync::LazyLock::new(TestExtra::default);
+
+impl TestCase {
+    /// A test; `extra` is kept only when it says something.
+    pub fn new(
+        idx: usize,
+        source_idx: usize,
+        vars: Map<String, Value>,
+        assertions: Arc<[Arc<Assertion>]>,
+        extra: TestExtra,
+    ) -> Self {
+        Self {
+            idx,
+            source_idx,
+            vars: Value::Object(vars).to_string().into_boxed_str(),
+            assertions,
+            extra: (!extra.is_empty()).then(|| Box::new(extra)),
+        }
+    }
+
+    /// Variables as configured (`defaultTest`'s under the test's).
+    pub fn vars(&self) -> Map<String, Value> {
+        serde_json::from_str(&self.vars).unwrap_or_default()
+    }
+
+    /// The same, as compact JSON.
+    pub fn vars_json(&self) -> &str {
+        &self.vars
+    }
+
+    fn extra(&self) -> &TestExtra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+
+    /// `description`.
+    pub fn description(&self) -> Option<&str> {
+        self.extra().description.as_deref()
+    }
+
+    /// The vars as promptfoo renders with them, where they differ.
+    pub fn staged(&self) -> &StagedVars {
+        &self.extra().staged
+    }
+
+    /// `threshold`.
+    pub fn threshold(&self) -> Option<f64> {
+        self.extra().threshold
+    }
+
+    /// `metadata`.
+    pub fn metadata(&self) -> &Map<String, Value> {
+        &self.extra().metadata
+    }
+
+    /// `options.prefix`.
+    pub fn prefix(&self) -> Option<&str> {
+        self.extra().prefix.as_deref()
+    }
+
+    /// `options.suffix`.
+    pub fn suffix(&self) -> Option<&str> {
+        self.extra().suffix.as_deref()
+    }
+
+    /// The provider this test calls instead of the suite's.
+    pub fn provider(&self) -> Option<usize> {
+        self.extra().provider
+    }
+
+    /// Why the test cannot be graded.
+    pub fn error(&self) -> Option<&str> {
+        self.extra().error.as_deref()
+    }
 }
 
 /// "a string", "a list", ... for messages.

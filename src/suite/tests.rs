@@ -87,7 +87,7 @@ fn a_promptfoo_yaml_config_parses_with_default_test_merged() {
 
     let france = &suite.tests[0];
     assert_eq!(
-        france.vars,
+        france.vars(),
         *json!({"style": "one word", "country": "France"})
             .as_object()
             .unwrap()
@@ -98,17 +98,17 @@ fn a_promptfoo_yaml_config_parses_with_default_test_merged() {
         "defaultTest's assertion comes first"
     );
     assert_eq!(france.assertions[0].type_name(), "icontains");
-    assert_eq!(france.threshold, Some(0.5));
-    assert_eq!(france.metadata["suite"], json!("capitals"));
+    assert_eq!(france.threshold(), Some(0.5));
+    assert_eq!(france.metadata()["suite"], json!("capitals"));
     let japan = &suite.tests[1];
     assert_eq!(
-        japan.vars["style"],
+        japan.vars()["style"],
         json!("a sentence"),
         "the test's vars win"
     );
-    assert_eq!(japan.threshold, Some(1.0));
+    assert_eq!(japan.threshold(), Some(1.0));
     assert_eq!(
-        japan.metadata,
+        *japan.metadata(),
         *json!({"suite": "capitals", "region": "asia"})
             .as_object()
             .unwrap()
@@ -121,7 +121,7 @@ fn a_promptfoo_yaml_config_parses_with_default_test_merged() {
     // The templated assertion value was rendered with each test's vars.
     let graded = grade(
         &japan.assertions,
-        japan.threshold,
+        japan.threshold(),
         &Output {
             text: "Tokyo, Japan",
             ..Output::default()
@@ -130,7 +130,7 @@ fn a_promptfoo_yaml_config_parses_with_default_test_merged() {
     assert!(graded.pass);
     let graded = grade(
         &france.assertions,
-        france.threshold,
+        france.threshold(),
         &Output {
             text: "Paris",
             ..Output::default()
@@ -153,7 +153,7 @@ fn the_same_config_in_json_parses_the_same() {
     assert_eq!(yaml.providers, json.providers);
     assert_eq!(yaml.tests.len(), json.tests.len());
     for (a, b) in yaml.tests.iter().zip(&json.tests) {
-        assert_eq!(a.vars, b.vars);
+        assert_eq!(a.vars(), b.vars());
         assert_eq!(a.assert_specs(), b.assert_specs());
     }
 }

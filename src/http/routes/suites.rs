@@ -36,7 +36,7 @@ pub(in crate::http) fn suite_body(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<(String, Format), ApiError> {
-    let source = String::from_utf8(body.to_vec())
+    let source = String::from_utf8(Vec::from(body))
         .map_err(|_| ApiError::bad_request("the suite is not UTF-8 text"))?;
     if source.trim().is_empty() {
         return Err(ApiError::bad_request(

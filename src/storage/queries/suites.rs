@@ -3,8 +3,12 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+/// A suite's test rows, made one at a time as they are stored, so a
+/// million-test suite is never a million rows in memory. A factory: a
+/// write tried again starts the rows again.
+pub type TestRows = Box<dyn Fn() -> Box<dyn Iterator<Item = NewTestCase>> + Send>;
+
 /// A suite to store: the document and its parts.
-#[derive(Debug, Clone)]
 pub struct NewSuite {
     /// Display name (the description, else "suite").
     pub name: String,
@@ -21,7 +25,16 @@ pub struct NewSuite {
     /// (label, raw) of each prompt.
     pub prompts: Vec<(String, String)>,
     /// Each expanded test: description, vars, assertions (JSON), threshold, metadata (JSON).
-    pub tests: Vec<NewTestCase>,
+    pub tests: TestRows,
+}
+
+impl std::fmt::Debug for NewSuite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSuite")
+            .field("name", &self.name)
+            .field("config_hash", &self.config_hash)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One stored test case.
@@ -94,7 +107,7 @@ pub(in crate::storage) fn insert(
         "INSERT INTO test_cases (suite_id, idx, description, vars, assertions, threshold, metadata)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
-    for (i, t) in s.tests.iter().enumerate() {
+    for (i, t) in (s.tests)().enumerate() {
         test.execute(params![
             id,
             i as i64,
