@@ -153,11 +153,7 @@ impl Storage {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<ResultRecord>, i64), StorageError> {
-        let range = (
-            execution.id,
-            execution.first_job_id,
-            execution.first_job_id + execution.total,
-        );
+        let range = job_range(execution);
         self.inner
             .readers
             .run(op::LIST_RESULTS, move |c| {
@@ -176,11 +172,7 @@ impl Storage {
         group: Option<(i64, i64)>,
         limit: i64,
     ) -> Result<Vec<ResultRecord>, StorageError> {
-        let range = (
-            execution.id,
-            execution.first_job_id,
-            execution.first_job_id + execution.total,
-        );
+        let range = job_range(execution);
         self.inner
             .readers
             .run(op::EXPORT_RESULTS, move |c| {
@@ -194,14 +186,19 @@ impl Storage {
         &self,
         execution: &ExecutionRecord,
     ) -> Result<Vec<GroupTotals>, StorageError> {
-        let range = (
-            execution.id,
-            execution.first_job_id,
-            execution.first_job_id + execution.total,
-        );
+        let range = job_range(execution);
         self.inner
             .readers
             .run(op::LIST_RESULTS, move |c| results::group_totals(c, range))
             .await
     }
+}
+
+/// An execution's id and the ids of its jobs (and results), `first..end`.
+fn job_range(execution: &ExecutionRecord) -> (i64, i64, i64) {
+    (
+        execution.id,
+        execution.first_job_id,
+        execution.first_job_id + execution.total,
+    )
 }

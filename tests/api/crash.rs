@@ -61,16 +61,31 @@ fn start_server_with(db: &std::path::Path, args: &[&str]) -> (KillOnDrop, String
 /// Submits the 10,000-test suite to the server at `addr` and waits until
 /// at least 1,500 results are acknowledged; returns (id, acknowledged).
 async fn submit_and_run_a_while(client: &reqwest::Client, addr: &str) -> (i64, i64) {
+    let body = json!({"suite": ten_thousand_tests(), "cache": false});
+    let (id, done, total) = submit_and_wait(client, addr, &body, 1500).await;
+    assert_eq!(total, 10_000);
+    (id, done)
+}
+
+/// Submits `body` to the server at `addr` and waits (a minute at most)
+/// until at least `results` are acknowledged; returns (id, acknowledged,
+/// total).
+async fn submit_and_wait(
+    client: &reqwest::Client,
+    addr: &str,
+    body: &Value,
+    results: i64,
+) -> (i64, i64, i64) {
     let res = client
         .post(format!("http://{addr}/api/executions"))
-        .json(&json!({"suite": ten_thousand_tests(), "cache": false}))
+        .json(body)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 202);
     let submitted: Value = res.json().await.unwrap();
     let id = submitted["id"].as_i64().unwrap();
-    assert_eq!(submitted["total"], 10_000);
+    let total = submitted["total"].as_i64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let view: Value = client
@@ -82,8 +97,8 @@ async fn submit_and_run_a_while(client: &reqwest::Client, addr: &str) -> (i64, i
             .await
             .unwrap();
         let done = view["completed"].as_i64().unwrap();
-        if done >= 1500 {
-            return (id, done);
+        if done >= results {
+            return (id, done, total);
         }
         assert!(Instant::now() < deadline, "no progress: {view}");
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -351,29 +366,8 @@ async fn sigterm_while_catastrophic_patterns_are_graded_exits_within_its_bound()
     promptgauge::common::tls::install_crypto_provider();
     let client = reqwest::Client::new();
     let suite = crate::budgets::catastrophic_suite(400);
-    let res = client
-        .post(format!("http://{addr}/api/executions"))
-        .json(&json!({"suite": suite, "maxConcurrency": 100, "cache": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    crate::helpers::eventually("a graded result", || async {
-        let view: Value = client
-            .get(format!("http://{addr}/api/executions/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        match view["completed"].as_i64() {
-            Some(n) if n >= 1 => Ok(()),
-            other => Err(other),
-        }
-    })
-    .await;
+    let body = json!({"suite": suite, "maxConcurrency": 100, "cache": false});
+    submit_and_wait(&client, &addr, &body, 1).await;
     // SAFETY: a signal to our own child.
     unsafe {
         libc::kill(child.0.id() as i32, libc::SIGTERM);
