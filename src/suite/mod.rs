@@ -11,6 +11,7 @@
 mod cases;
 mod document;
 pub mod files;
+mod grader;
 mod parse;
 mod provider;
 mod report;
